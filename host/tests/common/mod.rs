@@ -1,0 +1,126 @@
+//! Shared by the loader tests and the benchmark: real plugin libraries built from
+//! `tests/fixtures`, and a scriptable host-services object.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use fluid_plugin_api::protocol::{HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure};
+use fluid_plugin_api::ServiceHandler;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds every fixture plugin once per test binary and returns the directory of the `.so`
+/// files. A separate target directory keeps this nested cargo off the outer build's lock.
+pub fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace_root();
+        let target = root.join("target").join("fixtures");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root)
+            .args(["build", "--quiet", "--target-dir"])
+            .arg(&target);
+        for f in ["alpha", "beta", "duplicate", "not-a-plugin", "major2"] {
+            cmd.args(["-p", &format!("fluid-fixture-{f}")]);
+        }
+        let status = cmd
+            .status()
+            .expect("running cargo to build the fixture plugins");
+        assert!(status.success(), "building the fixture plugins failed");
+        target.join("debug")
+    })
+}
+
+/// The path of a built fixture, e.g. `fixture("alpha")`.
+pub fn fixture(name: &str) -> PathBuf {
+    fixtures_dir().join(format!("libfluid_fixture_{}.so", name.replace('-', "_")))
+}
+
+/// Copies fixtures into a fresh plugin directory (as `name.so`), so tests can change modes.
+pub fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in names {
+        std::fs::copy(fixture(name), dir.path().join(format!("{name}.so"))).expect("copy fixture");
+    }
+    dir
+}
+
+/// A hook request for a runtime named `name` in namespace `ns`.
+pub fn request(name: &str, input: Value) -> HookRequest {
+    HookRequest {
+        host_protocol: ProtocolVersion::CURRENT,
+        runtime: json!({
+            "apiVersion": "fixtures.fluid.io/v1alpha1",
+            "kind": "AlphaRuntime",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": 1}
+        }),
+        dataset: None,
+        input,
+    }
+}
+
+/// Host services answering from an in-memory object map, recording every call.
+#[derive(Default)]
+pub struct RecordingServices {
+    pub objects: Mutex<Vec<Value>>,
+    pub calls: Mutex<Vec<(String, Value)>>,
+    /// Services that answer "unsupported", as an older host would.
+    pub unsupported: Vec<&'static str>,
+    /// Services whose handler panics.
+    pub panicking: Vec<&'static str>,
+}
+
+impl ServiceHandler for RecordingServices {
+    fn call(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
+        let req: Value = serde_json::from_str(request).map_err(|e| ServiceFailure {
+            service: service.into(),
+            kind: ServiceErrorKind::BadRequest,
+            message: e.to_string(),
+        })?;
+        self.calls
+            .lock()
+            .expect("lock")
+            .push((service.to_owned(), req.clone()));
+        if self.panicking.contains(&service) {
+            panic!("the test host was told to panic in {service}");
+        }
+        if self.unsupported.contains(&service) {
+            return Err(ServiceFailure {
+                service: service.into(),
+                kind: ServiceErrorKind::Unsupported,
+                message: format!("this host does not offer {service}"),
+            });
+        }
+        let objects = self.objects.lock().expect("lock");
+        let answer = match service {
+            "get" => {
+                let found = objects
+                    .iter()
+                    .find(|o| o["kind"] == req["kind"] && o["metadata"]["name"] == req["name"]);
+                json!({"object": found.cloned().unwrap_or(Value::Null)})
+            }
+            "list" => {
+                json!({"items": objects.iter().filter(|o| o["kind"] == req["kind"]).cloned().collect::<Vec<_>>()})
+            }
+            "event" | "log" => json!({}),
+            other => {
+                return Err(ServiceFailure {
+                    service: other.into(),
+                    kind: ServiceErrorKind::Unsupported,
+                    message: format!("the test host does not serve {other}"),
+                })
+            }
+        };
+        Ok(answer.to_string())
+    }
+}
