@@ -29,6 +29,15 @@ pub fn fixtures_dir() -> &'static Path {
         cmd.current_dir(&root)
             .args(["build", "--quiet", "--target-dir"])
             .arg(&target);
+        // Benchmarks (release profile) measure release-built plugins.
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        if profile == "release" {
+            cmd.arg("--release");
+        }
         for f in ["alpha", "beta", "duplicate", "not-a-plugin", "major2"] {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
@@ -36,7 +45,7 @@ pub fn fixtures_dir() -> &'static Path {
             .status()
             .expect("running cargo to build the fixture plugins");
         assert!(status.success(), "building the fixture plugins failed");
-        target.join("debug")
+        target.join(profile)
     })
 }
 
