@@ -34,11 +34,48 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers against the cluster of `KUBECONFIG` (else in-cluster).
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions (Dataset and the runtime kind of every plugin in
+    /// DIR) as one YAML bundle, for `kubectl apply -f -` or a chart's `crds/`.
+    Crds {
+        /// The directory holding the plugin libraries (`*.so`).
+        #[arg(long, default_value = "/plugins", env = "FLUID_PLUGIN_DIR")]
+        plugin_dir: PathBuf,
+    },
     /// Inspect engine plugins.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The directory holding the plugin libraries (`*.so`).
+    #[arg(long, default_value = "/plugins", env = "FLUID_PLUGIN_DIR")]
+    plugin_dir: PathBuf,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "FLUID_HTTP_ADDR")]
+    http_addr: std::net::SocketAddr,
+    /// The helm binary.
+    #[arg(long, default_value = "helm", env = "FLUID_HELM")]
+    helm: PathBuf,
+    /// Elect a leader on a Lease, so several replicas are safe.
+    #[arg(long, env = "FLUID_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the leader Lease.
+    #[arg(long, default_value = "default", env = "POD_NAMESPACE")]
+    lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "fluid-controller")]
+    lease_name: String,
+    /// Seconds between syncs of a set-up runtime (Fluid's FLUID_RUNTIME_RECONCILE_DURATION).
+    #[arg(long, default_value_t = 90, env = "FLUID_RUNTIME_RECONCILE_DURATION")]
+    sync_period_seconds: u64,
+    /// Time limit of one hook call, in seconds.
+    #[arg(long, default_value_t = 120)]
+    hook_timeout_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +121,43 @@ fn init_logging(format: LogFormat) {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Run(args) => {
+            let identity = std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| format!("fluid-controller-{}", std::process::id()));
+            let opts = fluid_host::run::RunOptions {
+                plugin_dir: args.plugin_dir,
+                http_addr: args.http_addr,
+                helm: args.helm,
+                lease: args.leader_elect.then(|| fluid_host::leader::LeaseConfig {
+                    namespace: args.lease_namespace,
+                    name: args.lease_name,
+                    identity,
+                    duration: std::time::Duration::from_secs(15),
+                    renew_every: std::time::Duration::from_secs(5),
+                }),
+                config: fluid_host::controller::ControllerConfig {
+                    sync_period: std::time::Duration::from_secs(args.sync_period_seconds),
+                    hook_timeout: std::time::Duration::from_secs(args.hook_timeout_seconds),
+                },
+            };
+            tokio::runtime::Runtime::new()?.block_on(fluid_host::run::run(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crds { plugin_dir } => {
+            let registry = Registry::load_dir(&plugin_dir)?;
+            let crds = registry
+                .plugins()
+                .iter()
+                .map(|p| p.crd())
+                .collect::<Result<Vec<_>, _>>()?;
+            print!("{}", fluid_host::crds::bundle_yaml(&crds)?);
+            Ok(if registry.refused().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Plugins {
             command: PluginsCommand::List { plugin_dir },
         } => {

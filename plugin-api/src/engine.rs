@@ -142,20 +142,7 @@ pub struct Validation {
     pub ignored_fields: Vec<String>,
 }
 
-/// The phase of a runtime component, as Fluid reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RuntimePhase {
-    /// Not known yet.
-    #[default]
-    #[serde(rename = "")]
-    None,
-    /// No replica ready.
-    NotReady,
-    /// Some replicas ready.
-    PartialReady,
-    /// All replicas ready.
-    Ready,
-}
+pub use crate::types::RuntimePhase;
 
 /// The readiness of one component (master, workers or fuse).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -52,6 +52,7 @@ pub mod export;
 mod host;
 pub mod loader;
 pub mod protocol;
+pub mod types;
 
 pub use engine::{
     CacheReport, ComponentReport, DatasetStatusReport, Engine, FieldError, HealthReport,

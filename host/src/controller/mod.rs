@@ -1,0 +1,40 @@
+//! The controllers: one runtime controller per loaded plugin, and the Dataset controller.
+
+pub mod conditions;
+pub mod dataset;
+pub mod hooks;
+pub mod runtime;
+pub mod volume;
+pub mod workloads;
+
+use kube::core::ApiResource;
+use std::time::Duration;
+
+/// Timings of the controllers.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// How often a set-up runtime is synced (Fluid: `FLUID_RUNTIME_RECONCILE_DURATION`, 90 s).
+    pub sync_period: Duration,
+    /// The time limit of one hook call.
+    pub hook_timeout: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            sync_period: Duration::from_secs(90),
+            hook_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Fluid's Dataset resource.
+pub fn dataset_resource() -> ApiResource {
+    ApiResource {
+        group: "data.fluid.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "data.fluid.io/v1alpha1".into(),
+        kind: "Dataset".into(),
+        plural: "datasets".into(),
+    }
+}

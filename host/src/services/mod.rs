@@ -1,0 +1,13 @@
+//! The host services engines call back into (get, list, apply, delete, patch status, helm,
+//! exec, events, logs), served against the cluster and scoped to one runtime's namespace.
+//!
+//! Hooks run on blocking threads; each service call blocks that thread on the controller's
+//! async runtime, so the one kube client serves every engine.
+
+mod cluster;
+mod helm;
+mod scope;
+
+pub use cluster::{Cluster, ClusterError};
+pub use helm::{Helm, HelmError};
+pub use scope::ScopedServices;

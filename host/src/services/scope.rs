@@ -1,0 +1,364 @@
+//! One runtime's view of the host services: what a hook's `Host` calls reach.
+
+use super::cluster::{Cluster, ClusterError};
+use super::helm::{Helm, HelmError};
+use base64::Engine as _;
+use fluid_plugin_api::protocol::*;
+use fluid_plugin_api::ServiceHandler;
+use k8s_openapi::api::core::v1::ObjectReference;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest an exec may run when the engine does not say.
+const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Serves the host services for hooks of one runtime: every call is confined to the runtime's
+/// namespace; writes to cluster-scoped kinds are refused (the controller owns those: PVs);
+/// Secret values are never handed to engines (keys are, values are blanked).
+#[derive(Clone)]
+pub struct ScopedServices {
+    /// The cluster.
+    pub cluster: Arc<Cluster>,
+    /// Helm.
+    pub helm: Arc<Helm>,
+    /// The async runtime the calls run on.
+    pub handle: tokio::runtime::Handle,
+    /// The runtime's namespace.
+    pub namespace: String,
+    /// The runtime, for Events and log lines.
+    pub runtime: ObjectReference,
+    /// The engine's name, for log lines and chart files.
+    pub plugin: String,
+    /// The engine's own chart.
+    pub chart: &'static [u8],
+}
+
+fn failure(service: &str, kind: ServiceErrorKind, message: impl Into<String>) -> ServiceFailure {
+    ServiceFailure {
+        service: service.to_owned(),
+        kind,
+        message: message.into(),
+    }
+}
+
+fn from_cluster(service: &str, e: ClusterError) -> ServiceFailure {
+    let kind = match &e {
+        ClusterError::BadRequest(_) => ServiceErrorKind::BadRequest,
+        ClusterError::NotFound(_) => ServiceErrorKind::NotFound,
+        ClusterError::Api { .. } | ClusterError::Failed(_) => ServiceErrorKind::Failed,
+    };
+    failure(service, kind, e.to_string())
+}
+
+fn from_helm(service: &str, e: HelmError) -> ServiceFailure {
+    failure(service, ServiceErrorKind::Failed, e.to_string())
+}
+
+/// Blanks the values of a Secret: engines reference secrets, they never read them.
+pub fn redact(mut object: Value) -> Value {
+    if object["kind"] == "Secret" && object["apiVersion"] == "v1" {
+        for field in ["data", "stringData"] {
+            if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
+                for v in map.values_mut() {
+                    *v = Value::String(String::new());
+                }
+            }
+        }
+    }
+    object
+}
+
+impl ScopedServices {
+    fn parse<T: DeserializeOwned>(service: &str, request: &str) -> Result<T, ServiceFailure> {
+        serde_json::from_str(request)
+            .map_err(|e| failure(service, ServiceErrorKind::BadRequest, e.to_string()))
+    }
+
+    fn answer<T: Serialize>(service: &str, value: T) -> Result<String, ServiceFailure> {
+        serde_json::to_string(&value)
+            .map_err(|e| failure(service, ServiceErrorKind::Failed, e.to_string()))
+    }
+
+    async fn namespaced_only(
+        &self,
+        service: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(), ServiceFailure> {
+        let (_, namespaced) = self
+            .cluster
+            .resource(api_version, kind)
+            .await
+            .map_err(|e| from_cluster(service, e))?;
+        if namespaced {
+            Ok(())
+        } else {
+            Err(failure(service, ServiceErrorKind::BadRequest, format!("{kind} is cluster-scoped; engines may only change objects of their runtime's namespace")))
+        }
+    }
+
+    fn chart_for(
+        &self,
+        service: &str,
+        req: &HelmInstallRequest,
+    ) -> Result<std::path::PathBuf, ServiceFailure> {
+        let bytes = match &req.chart_base64 {
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| {
+                    failure(
+                        service,
+                        ServiceErrorKind::BadRequest,
+                        format!("chartBase64: {e}"),
+                    )
+                })?,
+            None if self.chart.is_empty() => {
+                return Err(failure(
+                    service,
+                    ServiceErrorKind::BadRequest,
+                    format!(
+                        "plugin {} has no chart and the request carries none",
+                        self.plugin
+                    ),
+                ))
+            }
+            None => self.chart.to_vec(),
+        };
+        self.helm
+            .chart_file(&self.plugin, &bytes)
+            .map_err(|e| from_helm(service, e))
+    }
+
+    async fn serve(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
+        let ns = self.namespace.as_str();
+        let Some(known) = Service::from_name(service) else {
+            return Err(failure(
+                service,
+                ServiceErrorKind::Unsupported,
+                format!(
+                    "this controller (protocol {}) does not offer {service}",
+                    ProtocolVersion::CURRENT
+                ),
+            ));
+        };
+        match known {
+            Service::Get => {
+                let r: GetRequest = Self::parse(service, request)?;
+                let o = self
+                    .cluster
+                    .get(ns, &r.api_version, &r.kind, &r.name)
+                    .await
+                    .map_err(|e| from_cluster(service, e))?;
+                Self::answer(
+                    service,
+                    ObjectResponse {
+                        object: o.map(redact).unwrap_or(Value::Null),
+                    },
+                )
+            }
+            Service::List => {
+                let r: ListRequest = Self::parse(service, request)?;
+                let items = self
+                    .cluster
+                    .list(ns, &r.api_version, &r.kind, r.label_selector.as_deref())
+                    .await
+                    .map_err(|e| from_cluster(service, e))?;
+                Self::answer(
+                    service,
+                    ListResponse {
+                        items: items.into_iter().map(redact).collect(),
+                    },
+                )
+            }
+            Service::Apply => {
+                let r: ApplyRequest = Self::parse(service, request)?;
+                let (av, kind, _) =
+                    super::cluster::identity(&r.object).map_err(|e| from_cluster(service, e))?;
+                self.namespaced_only(service, &av, &kind).await?;
+                if let Some(other) = r.object["metadata"]["namespace"]
+                    .as_str()
+                    .filter(|n| *n != ns)
+                {
+                    return Err(failure(
+                        service,
+                        ServiceErrorKind::BadRequest,
+                        format!("namespace {other} is not the runtime's namespace {ns}"),
+                    ));
+                }
+                let o = self
+                    .cluster
+                    .apply(ns, r.object)
+                    .await
+                    .map_err(|e| from_cluster(service, e))?;
+                Self::answer(service, ObjectResponse { object: redact(o) })
+            }
+            Service::Delete => {
+                let r: DeleteRequest = Self::parse(service, request)?;
+                self.namespaced_only(service, &r.api_version, &r.kind)
+                    .await?;
+                let deleted = self
+                    .cluster
+                    .delete(ns, &r.api_version, &r.kind, &r.name)
+                    .await
+                    .map_err(|e| from_cluster(service, e))?;
+                Self::answer(service, DeleteResponse { deleted })
+            }
+            Service::PatchStatus => {
+                let r: PatchStatusRequest = Self::parse(service, request)?;
+                self.namespaced_only(service, &r.api_version, &r.kind)
+                    .await?;
+                let o = self
+                    .cluster
+                    .patch_status(ns, &r.api_version, &r.kind, &r.name, r.status)
+                    .await
+                    .map_err(|e| from_cluster(service, e))?;
+                Self::answer(service, ObjectResponse { object: redact(o) })
+            }
+            Service::HelmInstall | Service::HelmUpgrade => {
+                let r: HelmInstallRequest = Self::parse(service, request)?;
+                let chart = self.chart_for(service, &r)?;
+                let s = self
+                    .helm
+                    .upgrade(
+                        ns,
+                        &r.release,
+                        &chart,
+                        &r.values,
+                        known == Service::HelmInstall,
+                    )
+                    .await
+                    .map_err(|e| from_helm(service, e))?;
+                Self::answer(
+                    service,
+                    HelmReleaseStatus {
+                        exists: true,
+                        status: s.status,
+                        revision: s.revision,
+                    },
+                )
+            }
+            Service::HelmUninstall => {
+                let r: HelmReleaseRequest = Self::parse(service, request)?;
+                let uninstalled = self
+                    .helm
+                    .uninstall(ns, &r.release)
+                    .await
+                    .map_err(|e| from_helm(service, e))?;
+                Self::answer(service, HelmUninstallResponse { uninstalled })
+            }
+            Service::HelmStatus => {
+                let r: HelmReleaseRequest = Self::parse(service, request)?;
+                let s = self
+                    .helm
+                    .status(ns, &r.release)
+                    .await
+                    .map_err(|e| from_helm(service, e))?;
+                Self::answer(
+                    service,
+                    match s {
+                        Some(s) => HelmReleaseStatus {
+                            exists: true,
+                            status: s.status,
+                            revision: s.revision,
+                        },
+                        None => HelmReleaseStatus {
+                            exists: false,
+                            status: String::new(),
+                            revision: 0,
+                        },
+                    },
+                )
+            }
+            Service::Exec => {
+                let r: ExecRequest = Self::parse(service, request)?;
+                let limit = r
+                    .timeout_seconds
+                    .map(Duration::from_secs)
+                    .unwrap_or(DEFAULT_EXEC_TIMEOUT);
+                let run = self
+                    .cluster
+                    .exec(ns, &r.pod, r.container.as_deref(), &r.command);
+                let (stdout, stderr, exit_code) = tokio::time::timeout(limit, run)
+                    .await
+                    .map_err(|_| {
+                        failure(
+                            service,
+                            ServiceErrorKind::Failed,
+                            format!("exec in pod {} timed out after {}s", r.pod, limit.as_secs()),
+                        )
+                    })?
+                    .map_err(|e| from_cluster(service, e))?;
+                Self::answer(
+                    service,
+                    ExecResponse {
+                        stdout,
+                        stderr,
+                        exit_code,
+                    },
+                )
+            }
+            Service::Event => {
+                let r: EventRequest = Self::parse(service, request)?;
+                self.cluster
+                    .event(
+                        &self.runtime,
+                        r.event_type == EventType::Warning,
+                        &r.reason,
+                        &r.message,
+                    )
+                    .await;
+                Self::answer(service, json!({}))
+            }
+            Service::Log => {
+                let r: LogRequest = Self::parse(service, request)?;
+                let rt = format!(
+                    "{}/{}",
+                    ns,
+                    self.runtime.name.as_deref().unwrap_or_default()
+                );
+                match r.level {
+                    LogLevel::Error => {
+                        tracing::error!(plugin = %self.plugin, runtime = %rt, "{}", r.message)
+                    }
+                    LogLevel::Warn => {
+                        tracing::warn!(plugin = %self.plugin, runtime = %rt, "{}", r.message)
+                    }
+                    LogLevel::Info => {
+                        tracing::info!(plugin = %self.plugin, runtime = %rt, "{}", r.message)
+                    }
+                    LogLevel::Debug => {
+                        tracing::debug!(plugin = %self.plugin, runtime = %rt, "{}", r.message)
+                    }
+                }
+                Self::answer(service, json!({}))
+            }
+        }
+    }
+}
+
+impl ServiceHandler for ScopedServices {
+    /// Called on the hook's blocking thread: blocks it on the controller's runtime.
+    fn call(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
+        self.handle.block_on(self.serve(service, request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_never_reach_engines() {
+        let s = redact(
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"metaurl": "cmVkaXM6Ly8="}, "stringData": {"token": "t0ps3cret"}}),
+        );
+        assert_eq!(s["data"]["metaurl"], "");
+        assert_eq!(s["stringData"]["token"], "");
+        let cm = redact(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}));
+        assert_eq!(cm["data"]["a"], "b");
+    }
+}

@@ -1,0 +1,1 @@
+//! Smoke tests of the local test cluster (tests/cluster/up): see `tests/*.rs`.
