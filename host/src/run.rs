@@ -1,7 +1,7 @@
 //! `fluid-controller run`: load the plugins, take the lease, run the controllers.
 
 use crate::controller::hooks::HookCaller;
-use crate::controller::{dataset, dataset_resource, runtime, ControllerConfig};
+use crate::controller::{dataset, dataset_resource, runtime, schema, ControllerConfig};
 use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
@@ -71,10 +71,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     ));
 
     let mut tasks = Vec::new();
+    let dataset_defaults = schema::required_status_defaults(&fluid_plugin_api::types::crd_json(
+        &fluid_plugin_api::types::dataset_crd(),
+    ));
     let dataset_ar = dataset_resource();
     {
         let ctx = Arc::new(dataset::DatasetContext {
             cluster: cluster.clone(),
+            status_defaults: dataset_defaults.clone(),
         });
         let api = Api::<DynamicObject>::all_with(client.clone(), &dataset_ar);
         tasks.push(tokio::spawn(
@@ -106,6 +110,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             helm: helm.clone(),
             config: opts.config.clone(),
             failures: Default::default(),
+            runtime_status_defaults: schema::required_status_defaults(&plugin.crd()?),
+            dataset_status_defaults: dataset_defaults.clone(),
         });
         let runtimes = Api::<DynamicObject>::all_with(client.clone(), &kind);
         let datasets = Api::<DynamicObject>::all_with(client.clone(), &dataset_ar);

@@ -70,6 +70,8 @@ pub fn next_step(dataset: &Value, pods_using_claim: &[String]) -> DatasetStep {
 pub struct DatasetContext {
     /// The cluster.
     pub cluster: Arc<Cluster>,
+    /// Zero values of the Dataset's required status fields.
+    pub status_defaults: Value,
 }
 
 /// A failed Dataset reconcile.
@@ -121,7 +123,9 @@ pub async fn reconcile(
             Ok(Action::await_change())
         }
         DatasetStep::MarkNotBound => {
-            let patch = json!({"status": {"phase": "NotBound"}});
+            let mut status = json!({"phase": "NotBound"});
+            super::schema::complete(&mut status, &dataset["status"], &ctx.status_defaults);
+            let patch = json!({"status": status});
             api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(api_err(format!("set phase of dataset {ns}/{name}")))?;
@@ -145,6 +149,7 @@ pub async fn reconcile(
                     .event(&object_ref(&dataset), false, "DeletionHeld", &message)
                     .await;
                 let patch = json!({"status": {"conditions": conds}});
+                // `conditions` is the Dataset's only required status field: present here.
                 api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map_err(api_err(format!("update dataset {ns}/{name}")))?;

@@ -4,6 +4,7 @@ pub mod conditions;
 pub mod dataset;
 pub mod hooks;
 pub mod runtime;
+pub mod schema;
 pub mod volume;
 pub mod workloads;
 

@@ -5,7 +5,7 @@ use super::conditions::{self, types, Flavor};
 use super::hooks::{object_ref, HookCallError, HookCaller};
 use super::volume::{self, MountInfo, VolumeInput};
 use super::workloads;
-use super::{dataset_resource, ControllerConfig};
+use super::{dataset_resource, schema, ControllerConfig};
 use crate::lifecycle::{next_step, DatasetView, Observed, RuntimeView, Step, VolumeView};
 use crate::services::{Cluster, ClusterError, Helm, HelmError};
 use fluid_plugin_api::protocol::Hook;
@@ -64,6 +64,10 @@ pub struct RuntimeContext {
     pub config: ControllerConfig,
     /// Consecutive failures per runtime, for the retry backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Zero values of the runtime kind's required status fields.
+    pub runtime_status_defaults: Value,
+    /// Zero values of the Dataset's required status fields.
+    pub dataset_status_defaults: Value,
 }
 
 impl RuntimeContext {
@@ -107,7 +111,14 @@ pub async fn reconcile(
     ctx: Arc<RuntimeContext>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let result = reconcile_inner(&obj, &ctx).await;
+    let result = match reconcile_inner(&obj, &ctx).await {
+        // Someone wrote the object since we read it: not a failure, decide again on fresh data.
+        Err(ReconcileError::Cluster(ClusterError::Api {
+            source: kube::Error::Api(s),
+            ..
+        })) if s.code == 409 => Ok(Action::requeue(Duration::from_millis(200))),
+        other => other,
+    };
     ctx.hooks
         .metrics
         .observe_reconcile(&ctx.kind.kind, started.elapsed(), result.is_err());
@@ -159,7 +170,13 @@ pub fn error_policy(
             &message,
             &conditions::now(),
         ) {
-            let patch = json!({"status": {"conditions": conds}});
+            let mut status = json!({"conditions": conds});
+            schema::complete(
+                &mut status,
+                &runtime["status"],
+                &ctx.runtime_status_defaults,
+            );
+            let patch = json!({ "status": status });
             let _ = ctx
                 .runtimes(&ns)
                 .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -351,6 +368,8 @@ async fn reconcile_inner(
 }
 
 /// Sets a condition on the runtime's status; returns whether it changed.
+// A condition is five values; a struct for them would be written once per call anyway.
+#[allow(clippy::too_many_arguments)]
 async fn set_runtime_condition(
     ctx: &RuntimeContext,
     runtime: &Value,
@@ -376,16 +395,22 @@ async fn set_runtime_condition(
     ) {
         return Ok(false);
     }
-    patch_runtime_status(ctx, ns, name, json!({"conditions": conds})).await?;
+    patch_runtime_status(ctx, runtime, ns, name, json!({"conditions": conds})).await?;
     Ok(true)
 }
 
 async fn patch_runtime_status(
     ctx: &RuntimeContext,
+    runtime: &Value,
     ns: &str,
     name: &str,
-    status: Value,
+    mut status: Value,
 ) -> Result<Value, ReconcileError> {
+    schema::complete(
+        &mut status,
+        &runtime["status"],
+        &ctx.runtime_status_defaults,
+    );
     Ok(ctx
         .cluster
         .patch_status(ns, &ctx.kind.api_version, &ctx.kind.kind, name, status)
@@ -394,10 +419,16 @@ async fn patch_runtime_status(
 
 async fn patch_dataset_status(
     ctx: &RuntimeContext,
+    dataset: &Value,
     ns: &str,
     name: &str,
-    status: Value,
+    mut status: Value,
 ) -> Result<Value, ReconcileError> {
+    schema::complete(
+        &mut status,
+        &dataset["status"],
+        &ctx.dataset_status_defaults,
+    );
     Ok(ctx
         .cluster
         .patch_status(ns, "data.fluid.io/v1alpha1", "Dataset", name, status)
@@ -428,7 +459,13 @@ async fn adopt(
             "name": name, "namespace": ns, "category": CATEGORY, "type": ctx.engine(),
             "masterReplicas": runtime["spec"]["master"]["replicas"].as_i64().unwrap_or(1),
         }));
-        let patch = json!({"metadata": {"resourceVersion": dataset["metadata"]["resourceVersion"]}, "status": {"runtimes": runtimes}});
+        let mut status = json!({"runtimes": runtimes});
+        schema::complete(
+            &mut status,
+            &dataset["status"],
+            &ctx.dataset_status_defaults,
+        );
+        let patch = json!({"metadata": {"resourceVersion": dataset["metadata"]["resourceVersion"]}, "status": status});
         ctx.datasets(ns)
             .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -556,6 +593,7 @@ async fn install_chart(
     ctx.cluster.apply(ns, cm).await?;
     patch_runtime_status(
         ctx,
+        runtime,
         ns,
         name,
         json!({"valueFile": values_configmap(ctx, name)}),
@@ -635,7 +673,7 @@ async fn runtime_status(
         }
     }
     if status.as_object().is_some_and(|s| !s.is_empty()) {
-        patch_runtime_status(ctx, ns, name, status).await?;
+        patch_runtime_status(ctx, runtime, ns, name, status).await?;
     }
     Ok(report.ready)
 }
@@ -674,7 +712,7 @@ async fn bind(
     if runtime["status"]["cacheStates"].is_object() {
         status["cacheStates"] = runtime["status"]["cacheStates"].clone();
     }
-    patch_dataset_status(ctx, ns, name, status).await?;
+    patch_dataset_status(ctx, dataset, ns, name, status).await?;
     ctx.cluster
         .event(
             &object_ref(dataset),
@@ -943,7 +981,7 @@ async fn sync(
             }
         }
         if status.as_object().is_some_and(|s| !s.is_empty()) {
-            patch_dataset_status(ctx, ns, name, status).await?;
+            patch_dataset_status(ctx, dataset, ns, name, status).await?;
         }
     }
     if h.call(Hook::SyncReplicas, runtime, ds, Value::Null)
@@ -990,7 +1028,7 @@ async fn sync(
     let healthy = health.map(|r| r.healthy).unwrap_or(ready);
     let phase = if healthy { "Bound" } else { "Failed" };
     if dataset["status"]["phase"] != phase && dataset["status"]["phase"] != "DataMigrating" {
-        patch_dataset_status(ctx, ns, name, json!({"phase": phase})).await?;
+        patch_dataset_status(ctx, dataset, ns, name, json!({"phase": phase})).await?;
     }
     let cache = match h
         .call_as::<CacheReport>(Hook::UpdateCacheOfDataset, runtime, ds, Value::Null)
@@ -1002,14 +1040,14 @@ async fn sync(
             .map(|c| Value::Object(c.clone())),
     };
     if let Some(states) = cache.filter(|c| *c != dataset["status"]["cacheStates"]) {
-        patch_dataset_status(ctx, ns, name, json!({"cacheStates": states})).await?;
+        patch_dataset_status(ctx, dataset, ns, name, json!({"cacheStates": states})).await?;
     }
     if let Some(report) = h
         .call(Hook::UpdateDatasetStatus, runtime, ds, Value::Null)
         .await?
     {
         if let Some(status) = report.get("status").filter(|s| s.is_object()) {
-            patch_dataset_status(ctx, ns, name, status.clone()).await?;
+            patch_dataset_status(ctx, dataset, ns, name, status.clone()).await?;
         }
     }
     if h.call_as::<bool>(Hook::ShouldUpdateUfs, runtime, ds, Value::Null)
@@ -1132,8 +1170,10 @@ async fn teardown(
                 .any(|r| r["name"] == name && r["type"] == ctx.engine())
         });
         if ours {
-            let patch = json!({"status": {"phase": "NotBound", "runtimes": null, "conditions": null, "cacheStates": null,
-                "ufsTotal": null, "fileNum": null, "hcfs": null, "mounts": null}});
+            let mut status = json!({"phase": "NotBound", "runtimes": null, "conditions": [], "cacheStates": null,
+                "ufsTotal": null, "fileNum": null, "hcfs": null, "mounts": null});
+            schema::complete(&mut status, &d["status"], &ctx.dataset_status_defaults);
+            let patch = json!({"status": status});
             ctx.datasets(ns)
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await

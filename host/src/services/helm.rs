@@ -142,6 +142,9 @@ impl Helm {
             "-",
             "--output",
             "json",
+            // helm 4 applies server-side; the scale subresource and users also write fields
+            // of the chart's objects, and the values are the engine's intent: they win.
+            "--force-conflicts",
         ]);
         let body = serde_json::to_vec(values).unwrap_or_default();
         let (ok, stdout, stderr) = self.run(&args, Some(&body)).await?;

@@ -41,6 +41,7 @@ pub fn fixtures_dir() -> &'static Path {
         for f in ["alpha", "beta", "duplicate", "not-a-plugin", "major2"] {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
+        cmd.args(["-p", "fluid-reference"]);
         let status = cmd
             .status()
             .expect("running cargo to build the fixture plugins");
@@ -52,6 +53,11 @@ pub fn fixtures_dir() -> &'static Path {
 /// The path of a built fixture, e.g. `fixture("alpha")`.
 pub fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(format!("libfluid_fixture_{}.so", name.replace('-', "_")))
+}
+
+/// The reference engine plugin (`plugins/reference`), built with the fixtures.
+pub fn reference_plugin() -> PathBuf {
+    fixtures_dir().join("libfluid_reference.so")
 }
 
 /// Copies fixtures into a fresh plugin directory (as `name.so`), so tests can change modes.

@@ -247,7 +247,8 @@ pub struct DatasetStatus {
     /// The latest observations of the dataset's state (required, possibly empty).
     pub conditions: Vec<DatasetCondition>,
 
-    /// Cache figures by name (see [`super::cache_state`]), as display strings.
+    /// Cache figures by name (`cached`, `cacheCapacity`, `cachedPercentage`, `cacheHitRatio`,
+    /// ...), as display strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_states: Option<CacheStateList>,
 
@@ -336,9 +337,11 @@ pub mod dataset_reason {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetCondition {
-    /// What the condition is about.
+    /// What the condition is about: a [`DatasetConditionType`] name, or a type another
+    /// writer adds (fluid-rs writes `Deleting` while a deletion is held). A string, so
+    /// conditions from newer writers still read.
     #[serde(rename = "type")]
-    pub type_: DatasetConditionType,
+    pub type_: String,
     /// `True`, `False` or `Unknown`.
     pub status: String,
     /// Why the condition last changed, in one word.

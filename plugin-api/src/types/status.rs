@@ -53,6 +53,22 @@ pub enum RuntimeConditionType {
 string_schema!(RuntimeConditionType, "RuntimeConditionType");
 
 impl RuntimeConditionType {
+    /// The name written in `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MasterInitialized => "MasterInitialized",
+            Self::MasterReady => "MasterReady",
+            Self::WorkersInitialized => "WorkersInitialized",
+            Self::WorkersReady => "WorkersReady",
+            Self::WorkersScaledIn => "WorkersScaledIn",
+            Self::WorkersScaledOut => "WorkersScaledOut",
+            Self::FusesInitialized => "FusesInitialized",
+            Self::FusesReady => "FusesReady",
+            Self::FusesScaledIn => "FusesScaledIn",
+            Self::FusesScaledOut => "FusesScaledOut",
+        }
+    }
+
     /// The reason Fluid writes with a condition of this type.
     pub fn reason(self) -> &'static str {
         match self {
@@ -74,9 +90,11 @@ impl RuntimeConditionType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeCondition {
-    /// What the condition is about.
+    /// What the condition is about: a [`RuntimeConditionType`] name, or a type the
+    /// controller or an engine adds (fluid-rs writes `DatasetBound`, `Validated` and
+    /// `Reconciled`). A string, so conditions from newer writers still read.
     #[serde(rename = "type")]
-    pub type_: RuntimeConditionType,
+    pub type_: String,
     /// `True`, `False` or `Unknown`.
     pub status: String,
     /// Why the condition last changed.
@@ -171,7 +189,8 @@ pub struct RuntimeStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<RuntimeCondition>>,
 
-    /// Cache figures by name (see [`super::cache_state`]).
+    /// Cache figures by name (`cached`, `cacheCapacity`, `cachedPercentage`, `cacheHitRatio`,
+    /// ...), as display strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_states: Option<CacheStateList>,
 

@@ -1,3 +1,4 @@
+use super::status::RuntimeConditionType;
 use super::*;
 use serde_json::json;
 
@@ -117,7 +118,7 @@ fn a_fluid_dataset_reads_and_writes_back_unchanged() {
     let status = dataset.status.as_ref().unwrap();
     assert_eq!(status.phase, Some(DatasetPhase::Bound));
     assert_eq!(status.file_num.as_deref(), Some("1281167"));
-    assert_eq!(status.conditions[0].type_, DatasetConditionType::Ready);
+    assert_eq!(status.conditions[0].type_, "Ready");
     assert_eq!(
         status.cache_states.as_ref().unwrap()[cache_state::CACHED_PERCENTAGE],
         "25.0%"
@@ -175,8 +176,9 @@ fn the_runtime_status_keeps_fluid_names_and_writes_its_required_fields() {
     assert_eq!(status.worker_phase, RuntimePhase::PartialReady);
     assert_eq!(status.master_number_ready, 0);
     let condition = &status.conditions.as_ref().unwrap()[0];
+    assert_eq!(condition.type_, RuntimeConditionType::WorkersReady.as_str());
     assert_eq!(
-        condition.type_.reason(),
+        RuntimeConditionType::WorkersReady.reason(),
         condition.reason.as_deref().unwrap()
     );
 

@@ -35,11 +35,11 @@ use std::collections::BTreeMap;
     ),
     printcolumn = r#"{"name":"Ready Workers","type":"integer","jsonPath":".status.workerNumberReady","priority":10}"#,
     printcolumn = r#"{"name":"Desired Workers","type":"integer","jsonPath":".status.desiredWorkerNumberScheduled","priority":10}"#,
-    printcolumn = r#"{"name":"Worker Phase","type":"string","jsonPath":".status.workerPhase","priority":0}"#,
+    printcolumn = r#"{"name":"Worker Phase","type":"string","jsonPath":".status.workerPhase"}"#,
     printcolumn = r#"{"name":"Ready Fuses","type":"integer","jsonPath":".status.fuseNumberReady","priority":10}"#,
     printcolumn = r#"{"name":"Desired Fuses","type":"integer","jsonPath":".status.desiredFuseNumberScheduled","priority":10}"#,
-    printcolumn = r#"{"name":"Fuse Phase","type":"string","jsonPath":".status.fusePhase","priority":0}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp","priority":0}"#
+    printcolumn = r#"{"name":"Fuse Phase","type":"string","jsonPath":".status.fusePhase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct JuiceFSRuntimeSpec {
@@ -123,7 +123,7 @@ pub struct JuiceFSRuntimeSpec {
 pub struct JuiceFSCompTemplateSpec {
     /// Replicas of the component (at least 1; 1 when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(extend("minimum" = 1))]
     pub replicas: Option<i32>,
 
     /// Container ports of the component.

@@ -209,7 +209,11 @@ fn the_schema_carries_fluid_constraints() {
     let crd = crd_json(&juicefs_runtime_crd());
     let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
     let spec = &schema["properties"]["spec"]["properties"];
-    assert_eq!(spec["worker"]["properties"]["replicas"]["minimum"], 1);
+    // k8s-openapi holds `minimum` as a float: 1.0, the same bound as Fluid's 1.
+    assert_eq!(
+        spec["worker"]["properties"]["replicas"]["minimum"].as_f64(),
+        Some(1.0)
+    );
     let network_modes = &spec["worker"]["properties"]["networkMode"]["enum"];
     assert_eq!(
         network_modes,

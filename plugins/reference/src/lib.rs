@@ -3,6 +3,9 @@
 //! readiness, volume, scaling, spec changes and teardown are all the controller's defaults.
 //! The end-to-end tests drive the controller through it.
 
+// Several `printcolumn(...)` attributes share keys by design.
+#![allow(clippy::duplicated_attributes)]
+
 use fluid_plugin_api::types::{crd_json_of, RuntimeStatus};
 use fluid_plugin_api::{
     export_engine, hooks, Engine, FieldError, HookContext, HookResult, Host, Outcome, Validation,
@@ -120,8 +123,10 @@ impl Engine for Reference {
                 "nodeSelector": c.node_selector,
             })
         };
+        let mut worker = component(&rt.spec.worker);
+        worker["replicas"] = json!(rt.spec.replicas);
         Ok(Outcome::Done(json!({
-            "worker": component(&rt.spec.worker),
+            "worker": worker,
             "fuse": component(&rt.spec.fuse),
         })))
     }

@@ -288,6 +288,34 @@ where
     }
 }
 
+/// `<prefix>-<pid>-<counter>-<nanos>`: a DNS label (lowercase alphanumerics and '-', at most 63
+/// characters) unique across test processes and within one.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let suffix = format!(
+        "{}-{}-{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    );
+    let mut prefix: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    prefix.truncate(62 - suffix.len());
+    let prefix = prefix.trim_matches('-');
+    if prefix.is_empty() {
+        format!("t-{suffix}")
+    } else {
+        format!("{prefix}-{suffix}")
+    }
+}
+
 /// A namespace with a unique name for one test. It is deleted by [`TestNamespace::cleanup`], or
 /// else when dropped (through `kubectl delete --wait=false`, which needs no async runtime).
 pub struct TestNamespace {
@@ -300,25 +328,8 @@ impl TestNamespace {
     /// Creates `<prefix>-<unique suffix>` and waits until its `default` ServiceAccount exists
     /// (pods are refused before that).
     pub async fn create(prefix: &str) -> Result<Self> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let client = client().await?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let suffix = format!(
-            "{}-{}-{:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos
-        );
-        let mut prefix: String = prefix
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        prefix.truncate(62 - suffix.len());
-        let name = format!("{}-{suffix}", prefix.trim_matches('-'));
+        let name = unique_name(prefix);
 
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({
@@ -398,5 +409,47 @@ impl Drop for TestNamespace {
                 self.name
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_are_dns_labels() {
+        let long = "X".repeat(100);
+        for prefix in ["smoke", "Under_Score", "", "--", long.as_str()] {
+            let a = unique_name(prefix);
+            let b = unique_name(prefix);
+            assert_ne!(a, b);
+            assert!(a.len() <= 63, "{a}");
+            assert!(
+                a.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{a}"
+            );
+            assert!(!a.starts_with('-') && !a.ends_with('-'), "{a}");
+        }
+    }
+
+    #[test]
+    fn last_line_skips_trailing_blank_lines() {
+        assert_eq!(
+            last_line("building\n/tmp/kubeconfig\n\n"),
+            Some("/tmp/kubeconfig")
+        );
+        assert_eq!(last_line("\n \n"), None);
+    }
+
+    #[test]
+    fn unknown_tool_is_an_error() {
+        assert!(matches!(tool_path("kubeadm"), Err(Error::UnknownTool(_))));
+    }
+
+    #[test]
+    fn repo_root_holds_the_cluster_scripts() {
+        assert!(repo_root().join("tests/cluster/up").is_file());
+        assert!(repo_root().join("scripts/install-tools").is_file());
     }
 }

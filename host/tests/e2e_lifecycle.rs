@@ -1,0 +1,552 @@
+//! End to end against the local control plane: fluid-controller with the reference engine
+//! carries a Dataset and its runtime to Bound, refuses what it must, survives a restart in
+//! the middle of setup, and tears everything down.
+
+mod common;
+
+use fluid_test_support::{kubeconfig_path, kubectl, tool_path, wait_until, TestNamespace};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+/// A running `fluid-controller run`, killed on drop; its log goes to a file.
+struct Controller {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Controller {
+    fn start(plugin_dir: &Path, log: PathBuf) -> Controller {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+            .args(["run", "--plugin-dir"])
+            .arg(plugin_dir)
+            .args([
+                "--http-addr",
+                &format!("127.0.0.1:{port}"),
+                "--sync-period-seconds",
+                "5",
+            ])
+            .env("KUBECONFIG", kubeconfig_path().unwrap())
+            .env("FLUID_HELM", tool_path("helm").unwrap())
+            .env("RUST_LOG", "info,fluid_host=debug")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("start fluid-controller");
+        Controller { child, log }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn apply(ns: &str, yaml: &str) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), yaml).unwrap();
+    kubectl(["apply", "-n", ns, "-f", file.path().to_str().unwrap()]).unwrap();
+}
+
+fn get(ns: &str, what: &str) -> Option<Value> {
+    kubectl(["get", "-n", ns, what, "-o", "json"])
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn pair(name: &str, replicas: i32) -> String {
+    format!(
+        "apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: {name}
+spec:
+  mounts:
+    - mountPoint: local:///mnt/data
+      name: data
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: ReferenceRuntime
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+"
+    )
+}
+
+fn condition(object: &Value, kind: &str) -> Option<Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+}
+
+async fn wait_bound(ns: &str, name: &str) -> fluid_test_support::Result<()> {
+    wait_until(
+        &format!("dataset {ns}/{name} Bound with its PVC Bound"),
+        WAIT,
+        || async {
+            let ds = get(ns, &format!("dataset/{name}")).ok_or_else(|| "no dataset".to_owned())?;
+            let pvc = get(ns, &format!("pvc/{name}")).ok_or_else(|| "no pvc yet".to_owned())?;
+            match (
+                ds["status"]["phase"].as_str(),
+                pvc["status"]["phase"].as_str(),
+            ) {
+                (Some("Bound"), Some("Bound")) => Ok(()),
+                (d, p) => Err(format!("dataset {d:?}, pvc {p:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// Dataset + runtime go to Bound; the columns are filled in; spec changes and scaling are
+/// followed; deletion removes everything and returns the Dataset to NotBound.
+async fn bound_then_deleted(ns: &str) {
+    apply(ns, &pair("demo", 1));
+    wait_bound(ns, "demo").await.unwrap();
+
+    let datasets = kubectl(["get", "dataset", "-n", ns]).unwrap();
+    assert!(
+        datasets.lines().next().unwrap().contains("PHASE"),
+        "{datasets}"
+    );
+    assert!(datasets.contains("Bound"), "{datasets}");
+    let rt = kubectl(["get", "referenceruntime", "demo", "-n", ns, "-o", "wide"]).unwrap();
+    assert!(rt.contains("READY WORKERS") && rt.contains("Ready"), "{rt}");
+    let ds = get(ns, "dataset/demo").unwrap();
+    assert_eq!(ds["status"]["runtimes"][0]["type"], "reference");
+    assert_eq!(ds["status"]["runtimes"][0]["category"], "Accelerate");
+    let pv = get(ns, &format!("pv/{ns}-demo")).unwrap();
+    assert_eq!(pv["spec"]["csi"]["driver"], "fuse.csi.fluid.io");
+    assert_eq!(
+        pv["spec"]["csi"]["volumeAttributes"]["runtime_name"],
+        "demo"
+    );
+    let runtime = get(ns, "referenceruntime/demo").unwrap();
+    assert_eq!(runtime["status"]["valueFile"], "demo-reference-values");
+    assert!(
+        runtime["status"]["setupDuration"].is_string(),
+        "{runtime:#}"
+    );
+
+    // kubectl scale drives spec.replicas through the scale subresource.
+    kubectl(["scale", "referenceruntime/demo", "-n", ns, "--replicas=3"]).unwrap();
+    wait_until("3 ready workers", WAIT, || async {
+        let rt = get(ns, "referenceruntime/demo").ok_or_else(|| "no runtime".to_owned())?;
+        match rt["status"]["workerNumberReady"].as_i64() {
+            Some(3) => Ok(()),
+            other => Err(format!("workerNumberReady {other:?}")),
+        }
+    })
+    .await
+    .unwrap();
+    let rt = get(ns, "referenceruntime/demo").unwrap();
+    assert_eq!(
+        condition(&rt, "WorkersScaledOut").unwrap()["status"],
+        "True"
+    );
+
+    // A spec change reaches the workloads through the chart.
+    kubectl([
+        "patch",
+        "referenceruntime/demo",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"worker":{"options":{"cache-size":"2048"}}}}"#,
+    ])
+    .unwrap();
+    wait_until(
+        "the worker template to carry the new option",
+        WAIT,
+        || async {
+            let sts = get(ns, "statefulset/demo-worker").ok_or_else(|| "no sts".to_owned())?;
+            let env = &sts["spec"]["template"]["spec"]["containers"][0]["env"];
+            if env.as_array().is_some_and(|e| {
+                e.iter()
+                    .any(|v| v["name"] == "OPTION_CACHE_SIZE" && v["value"] == "2048")
+            }) {
+                Ok(())
+            } else {
+                Err(format!("env {env}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+
+    kubectl(["delete", "referenceruntime/demo", "-n", ns, "--wait=false"]).unwrap();
+    wait_until(
+        "the runtime and everything it made to be gone",
+        WAIT,
+        || async {
+            for what in [
+                "referenceruntime/demo",
+                "pvc/demo",
+                "statefulset/demo-worker",
+                "daemonset/demo-fuse",
+                "configmap/demo-reference-values",
+            ] {
+                if get(ns, what).is_some() {
+                    return Err(format!("{what} still exists"));
+                }
+            }
+            if get(ns, &format!("pv/{ns}-demo")).is_some() {
+                return Err("the PV still exists".into());
+            }
+            let ds = get(ns, "dataset/demo").ok_or_else(|| "the dataset went too".to_owned())?;
+            match ds["status"]["phase"].as_str() {
+                Some("NotBound") if ds["status"]["runtimes"].is_null() => Ok(()),
+                other => Err(format!(
+                    "dataset phase {other:?}, runtimes {}",
+                    ds["status"]["runtimes"]
+                )),
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let releases = fluid_test_support::helm(["list", "-n", ns, "-q"]).unwrap();
+    assert!(releases.trim().is_empty(), "helm releases left: {releases}");
+}
+
+/// A second runtime (another engine) for a bound Dataset is refused with a clear condition.
+async fn second_runtime_refused(ns: &str) {
+    apply(ns, &pair("shared", 1));
+    wait_bound(ns, "shared").await.unwrap();
+    apply(ns, "apiVersion: fixtures.fluid.io/v1alpha1\nkind: AlphaRuntime\nmetadata:\n  name: shared\nspec: {}\n");
+    let c = wait_until("the second runtime to be refused", WAIT, || async {
+        let rt = get(ns, "alpharuntime/shared").ok_or_else(|| "no runtime".to_owned())?;
+        condition(&rt, "DatasetBound")
+            .filter(|c| c["status"] == "False")
+            .ok_or(format!("status {}", rt["status"]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(c["reason"], "DatasetBoundToAnotherRuntime");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("already bound to runtime reference/shared"),
+        "{c}"
+    );
+    let ds = get(ns, "dataset/shared").unwrap();
+    assert_eq!(ds["status"]["runtimes"].as_array().unwrap().len(), 1);
+    assert_eq!(ds["status"]["phase"], "Bound");
+    kubectl([
+        "delete",
+        "alpharuntime/shared",
+        "referenceruntime/shared",
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=120s",
+    ])
+    .unwrap();
+}
+
+/// An invalid spec gets a condition and an Event naming the field.
+async fn invalid_spec(ns: &str) {
+    apply(
+        ns,
+        &format!(
+            "{}  worker:\n    options:\n      \"bad key!\": x\n",
+            pair("bad", 1)
+        ),
+    );
+    let c = wait_until("the Validated condition", WAIT, || async {
+        let rt = get(ns, "referenceruntime/bad").ok_or_else(|| "no runtime".to_owned())?;
+        condition(&rt, "Validated")
+            .filter(|c| c["status"] == "False")
+            .ok_or(format!("status {}", rt["status"]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.worker.options[bad key!]"),
+        "{c}"
+    );
+    let events = wait_until("the Warning event", WAIT, || async {
+        let events =
+            kubectl(["get", "events", "-n", ns, "-o", "json"]).map_err(|e| e.to_string())?;
+        if events.contains("ErrorValidateSpecFields")
+            && events.contains("spec.worker.options[bad key!]")
+        {
+            Ok(events)
+        } else {
+            Err("no event yet".to_owned())
+        }
+    })
+    .await
+    .unwrap();
+    assert!(events.contains("Warning"));
+    // Fixing the spec lets it proceed.
+    kubectl([
+        "patch",
+        "referenceruntime/bad",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/worker"}]"#,
+    ])
+    .unwrap();
+    wait_bound(ns, "bad").await.unwrap();
+    kubectl([
+        "delete",
+        "referenceruntime/bad",
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=120s",
+    ])
+    .unwrap();
+}
+
+/// Deleting a Dataset whose PVC a pod mounts waits for the pod.
+async fn dataset_deletion_waits_for_pods(ns: &str) {
+    apply(ns, &pair("used", 1));
+    wait_bound(ns, "used").await.unwrap();
+    apply(
+        ns,
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+spec:
+  containers:
+    - name: reader
+      image: busybox:1.36
+      command: [sh, -c, sleep infinity]
+      volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+    - name: data
+      persistentVolumeClaim: {claimName: used}
+",
+    );
+    kubectl([
+        "delete",
+        "referenceruntime/used",
+        "dataset/used",
+        "-n",
+        ns,
+        "--wait=false",
+    ])
+    .unwrap();
+    // Held: give the controller time to (not) finish.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(
+        get(ns, "dataset/used").is_some(),
+        "the dataset went while a pod used its volume"
+    );
+    assert!(
+        get(ns, "pvc/used").is_some(),
+        "the volume went while a pod used it"
+    );
+    kubectl([
+        "delete",
+        "pod/reader",
+        "-n",
+        ns,
+        "--grace-period=0",
+        "--force",
+    ])
+    .unwrap();
+    wait_until(
+        "the dataset and runtime to go after the pod",
+        WAIT,
+        || async {
+            match (get(ns, "dataset/used"), get(ns, "referenceruntime/used")) {
+                (None, None) => Ok(()),
+                (d, r) => Err(format!(
+                    "dataset present {}, runtime present {}",
+                    d.is_some(),
+                    r.is_some()
+                )),
+            }
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Everything the controller created for `name`, as kind/name lines.
+fn owned_objects(ns: &str, name: &str) -> Vec<String> {
+    let mut found = vec![];
+    for kind in [
+        "statefulsets",
+        "daemonsets",
+        "configmaps",
+        "persistentvolumeclaims",
+    ] {
+        let list: Value =
+            serde_json::from_str(&kubectl(["get", kind, "-n", ns, "-o", "json"]).unwrap()).unwrap();
+        for item in list["items"].as_array().unwrap() {
+            let n = item["metadata"]["name"].as_str().unwrap();
+            if n.starts_with(name) {
+                found.push(format!("{kind}/{n}"));
+            }
+        }
+    }
+    let pvs: Value = serde_json::from_str(&kubectl(["get", "pv", "-o", "json"]).unwrap()).unwrap();
+    for pv in pvs["items"].as_array().unwrap() {
+        let n = pv["metadata"]["name"].as_str().unwrap();
+        if n == format!("{ns}-{name}") {
+            found.push(format!("pv/{n}"));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_carries_runtimes_through_fluids_lifecycle() {
+    // CRDs as a user installs them: from the controller, into the cluster.
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::reference_plugin(),
+        plugins.path().join("reference.so"),
+    )
+    .unwrap();
+    std::fs::copy(common::fixture("alpha"), plugins.path().join("alpha.so")).unwrap();
+    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+        .args(["crds", "--plugin-dir"])
+        .arg(plugins.path())
+        .output()
+        .unwrap();
+    assert!(
+        crds.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crds.stderr)
+    );
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), &crds.stdout).unwrap();
+    kubectl([
+        "apply",
+        "--server-side",
+        "-f",
+        bundle.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    for crd in [
+        "datasets.data.fluid.io",
+        "referenceruntimes.data.fluid.io",
+        "alpharuntimes.fixtures.fluid.io",
+    ] {
+        kubectl([
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=60s",
+        ])
+        .unwrap();
+    }
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("controller.log");
+    let mut controller = Controller::start(plugins.path(), log.clone());
+
+    let (a, b, c, d) = (
+        TestNamespace::create("e2e-bound").await.unwrap(),
+        TestNamespace::create("e2e-refuse").await.unwrap(),
+        TestNamespace::create("e2e-invalid").await.unwrap(),
+        TestNamespace::create("e2e-inuse").await.unwrap(),
+    );
+    let names: Vec<String> = [&a, &b, &c, &d]
+        .iter()
+        .map(|n| n.name().to_owned())
+        .collect();
+    let scenarios = async move {
+        tokio::join!(
+            bound_then_deleted(&names[0]),
+            second_runtime_refused(&names[1]),
+            invalid_spec(&names[2]),
+            dataset_deletion_waits_for_pods(&names[3]),
+        )
+    };
+    // Panics inside carry their own messages; print the controller's log with them.
+    let outcome = tokio::spawn(scenarios).await;
+    if let Err(e) = outcome {
+        panic!("{e}\n--- controller log ---\n{}", controller.log_tail());
+    }
+
+    // Killed in the middle of setup and started again: the same objects, none duplicated.
+    let e = TestNamespace::create("e2e-restart").await.unwrap();
+    let ns = e.name().to_owned();
+    apply(&ns, &pair("again", 2));
+    wait_until("setup to have started", WAIT, || async {
+        get(&ns, "statefulset/again-worker")
+            .map(|_| ())
+            .ok_or_else(|| "no worker sts yet".to_owned())
+    })
+    .await
+    .unwrap();
+    controller.kill();
+    let before = owned_objects(&ns, "again");
+    let mut controller = Controller::start(plugins.path(), log.clone());
+    wait_bound(&ns, "again")
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n--- controller log ---\n{}", controller.log_tail()));
+    let after = owned_objects(&ns, "again");
+    assert_eq!(
+        after,
+        [
+            "configmaps/again-reference-values".to_string(),
+            "daemonsets/again-fuse".into(),
+            "persistentvolumeclaims/again".into(),
+            format!("pv/{ns}-again"),
+            "statefulsets/again-worker".into(),
+        ],
+        "before the restart: {before:?}"
+    );
+    let releases = fluid_test_support::helm(["list", "-n", &ns, "-o", "json"]).unwrap();
+    let releases: Value = serde_json::from_str(&releases).unwrap();
+    assert_eq!(releases.as_array().unwrap().len(), 1, "{releases}");
+    kubectl([
+        "delete",
+        "referenceruntime/again",
+        "dataset/again",
+        "-n",
+        &ns,
+        "--wait=true",
+        "--timeout=120s",
+    ])
+    .unwrap();
+    controller.kill();
+    for ns in [a, b, c, d, e] {
+        let _ = ns.cleanup().await;
+    }
+}
