@@ -354,6 +354,26 @@ fn a_directory_with_bad_files_loads_the_good_ones_and_logs_one_line_per_refusal(
 }
 
 #[test]
+fn plugins_in_subdirectories_load_as_image_volumes_deliver_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["alpha", "beta"] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::copy(
+            fixture(name),
+            dir.path().join(name).join(format!("lib{name}.so")),
+        )
+        .unwrap();
+    }
+    let registry = Registry::load_dir(dir.path()).unwrap();
+    let names: Vec<_> = registry
+        .plugins()
+        .iter()
+        .map(|p| p.info().name.clone())
+        .collect();
+    assert_eq!(names, ["alpha", "beta"]);
+}
+
+#[test]
 fn plugins_inspect_prints_json_or_the_reason() {
     let dir = plugin_dir(&["beta", "major2"]);
     let beta = dir.path().join("beta.so");

@@ -31,18 +31,31 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Loads every `*.so` file of `dir`, in name order (so which of two plugins claiming the
+    /// Loads every `*.so` file of `dir` and of its direct subdirectories, in path order (so which of two plugins claiming the
     /// same kind wins does not depend on the file system). Refusals are logged and kept.
     pub fn load_dir(dir: &Path) -> Result<Registry, RegistryError> {
         let read_err = |source| RegistryError {
             dir: dir.to_path_buf(),
             source,
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut files = Vec::new();
+        for path in std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| is_candidate(p))
-            .collect();
+        {
+            if is_candidate(&path) {
+                files.push(path);
+            } else if path.is_dir() && !is_hidden(&path) {
+                // One level down: plugins mounted as image volumes, one directory each.
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    files.extend(
+                        entries
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| is_candidate(p)),
+                    );
+                }
+            }
+        }
         files.sort();
         let mut registry = Registry::default();
         for path in files {
@@ -109,11 +122,13 @@ impl Registry {
 /// Only `*.so` files are plugins; anything else in the directory (a README, a hidden file
 /// left by a volume mount) is not ours to judge.
 fn is_candidate(path: &Path) -> bool {
-    let hidden = path
-        .file_name()
+    !is_hidden(path) && path.extension().is_some_and(|e| e == "so") && !path.is_dir()
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'));
-    !hidden && path.extension().is_some_and(|e| e == "so")
+        .is_some_and(|n| n.starts_with('.'))
 }
 
 #[cfg(test)]

@@ -1,0 +1,220 @@
+//! The controller's chart and images: lint, render, server-side dry run, a real install on the
+//! local control plane, and the consistency between the chart and the Dockerfiles (no container
+//! engine here: what can be checked without one is checked).
+
+mod common;
+
+use common::workspace_root;
+use fluid_test_support::{helm, kubectl, TestNamespace};
+use serde_json::Value;
+
+fn chart() -> String {
+    workspace_root()
+        .join("charts/fluid-rs")
+        .display()
+        .to_string()
+}
+
+fn render(extra: &[&str]) -> Vec<Value> {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        "fluid-rs",
+        &chart,
+        "--namespace",
+        "fluid-system",
+    ];
+    args.extend_from_slice(extra);
+    let out = helm(args).unwrap();
+    serde_yaml::Deserializer::from_str(&out)
+        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+        .filter(|v: &Value| v.is_object())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} rendered"))
+}
+
+#[test]
+fn the_chart_lints() {
+    let out = helm(["lint", &chart()]).unwrap();
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+}
+
+#[test]
+fn the_deployment_is_locked_down_and_gets_every_plugin() {
+    // A vendor adds an engine with one entry in values.
+    let values = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(values.path(), "plugins:\n  - {name: juicefs, image: ghcr.io/fluid-rs/plugin-juicefs:0.1.0}\n  - {name: vendorfs, image: example.com/vendorfs:1}\n").unwrap();
+    let docs = render(&["-f", values.path().to_str().unwrap()]);
+    let deploy = find(&docs, "Deployment");
+    let pod = &deploy["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(args.contains(&"--leader-elect"), "{args:?}");
+    let inits: Vec<&str> = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(inits, ["copier", "plugin-juicefs", "plugin-vendorfs"]);
+    // The copy runs inside a FROM-scratch image with the controller image's static busybox.
+    assert_eq!(pod["initContainers"][1]["command"][0], "/tools/busybox");
+
+    let docs = render(&["--set", "pluginDelivery=imageVolumes"]);
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert!(pod["initContainers"].is_null());
+    let vol = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "plugin-juicefs")
+        .unwrap();
+    assert_eq!(
+        vol["image"]["reference"],
+        "ghcr.io/fluid-rs/plugin-juicefs:0.1.0"
+    );
+}
+
+#[test]
+fn rbac_lists_what_the_controller_calls_and_nothing_cluster_wide_beyond() {
+    let docs = render(&[]);
+    let role = find(&docs, "ClusterRole");
+    let rules = role["rules"].as_array().unwrap();
+    let resources: Vec<&str> = rules
+        .iter()
+        .flat_map(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+        })
+        .collect();
+    for needed in [
+        "datasets",
+        "datasets/status",
+        "juicefsruntimes",
+        "juicefsruntimes/status",
+        "statefulsets/scale",
+        "pods/exec",
+        "persistentvolumes",
+        "events",
+    ] {
+        assert!(
+            resources.contains(&needed),
+            "{needed} missing from {resources:?}"
+        );
+    }
+    assert!(!resources.contains(&"*"), "no wildcard resources");
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["verbs"].as_array().unwrap().iter().all(|v| v != "*")),
+        "no wildcard verbs"
+    );
+    // Leases only in the release namespace.
+    assert!(!resources.contains(&"leases"));
+    let leader = docs.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(leader["rules"][0]["resources"][0], "leases");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chart_installs_and_every_object_is_accepted() {
+    let ns = TestNamespace::create("chart").await.unwrap();
+    let rendered = helm(["template", "fluid-rs", &chart(), "--namespace", ns.name()]).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &rendered).unwrap();
+    let out = kubectl([
+        "apply",
+        "--dry-run=server",
+        "-n",
+        ns.name(),
+        "-f",
+        file.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(
+        out.contains("deployment.apps/fluid-rs created (server dry run)"),
+        "{out}"
+    );
+
+    // A release name per namespace keeps the cluster-scoped RBAC objects apart.
+    let release = format!("fluid-rs-{}", ns.name().rsplit('-').next().unwrap());
+    helm([
+        "install",
+        &release,
+        &chart(),
+        "--namespace",
+        ns.name(),
+        "--skip-crds",
+    ])
+    .unwrap();
+    let status = helm(["status", &release, "-n", ns.name(), "-o", "json"]).unwrap();
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["info"]["status"], "deployed");
+    let deploy = kubectl(["get", "deployment", "-n", ns.name(), "-o", "json"]).unwrap();
+    let deploy: Value = serde_json::from_str(&deploy).unwrap();
+    assert_eq!(deploy["items"].as_array().unwrap().len(), 1);
+    helm(["uninstall", &release, "-n", ns.name()]).unwrap();
+    ns.cleanup().await.unwrap();
+}
+
+#[test]
+fn the_images_provide_what_the_chart_expects() {
+    let root = workspace_root();
+    let controller = std::fs::read_to_string(root.join("docker/Dockerfile.controller")).unwrap();
+    let plugin = std::fs::read_to_string(root.join("docker/Dockerfile.plugin")).unwrap();
+    let deployment =
+        std::fs::read_to_string(root.join("charts/fluid-rs/templates/deployment.yaml")).unwrap();
+    // Paths the chart uses inside the images.
+    for path in [
+        "/usr/local/bin/busybox",
+        "/usr/local/bin/helm",
+        "/usr/local/bin/fluid-controller",
+    ] {
+        assert!(
+            controller.contains(path),
+            "Dockerfile.controller does not provide {path}"
+        );
+        assert!(
+            deployment.contains(path) || path.ends_with("fluid-controller"),
+            "the chart does not use {path}"
+        );
+    }
+    assert!(
+        controller.contains("USER 65532"),
+        "the controller image runs as non-root"
+    );
+    assert!(plugin.contains("FROM scratch"));
+    assert!(plugin.contains("/plugin/libfluid_${ENGINE}.so"));
+    assert!(deployment.contains("cp /plugin/*.so /plugins/"));
+    // Every engine under plugins/ builds the library name Dockerfile.plugin copies.
+    for entry in std::fs::read_dir(root.join("plugins")).unwrap() {
+        let dir = entry.unwrap().path();
+        let engine = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"fluid-{engine}\"")),
+            "plugins/{engine} must be crate fluid-{engine}"
+        );
+        assert!(
+            manifest.contains("cdylib"),
+            "plugins/{engine} must build a cdylib"
+        );
+    }
+}
