@@ -4,68 +4,14 @@
 
 mod common;
 
-use fluid_test_support::{kubeconfig_path, kubectl, tool_path, wait_until, TestNamespace};
+use common::controller::Controller;
+
+use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
-
-/// A running `fluid-controller run`, killed on drop; its log goes to a file.
-struct Controller {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Controller {
-    fn start(plugin_dir: &Path, log: PathBuf) -> Controller {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
-            .args(["run", "--plugin-dir"])
-            .arg(plugin_dir)
-            .args([
-                "--http-addr",
-                &format!("127.0.0.1:{port}"),
-                "--sync-period-seconds",
-                "5",
-            ])
-            .env("KUBECONFIG", kubeconfig_path().unwrap())
-            .env("FLUID_HELM", tool_path("helm").unwrap())
-            .env("RUST_LOG", "info,fluid_host=debug")
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .expect("start fluid-controller");
-        Controller { child, log }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn apply(ns: &str, yaml: &str) {
     let file = tempfile::NamedTempFile::new().unwrap();

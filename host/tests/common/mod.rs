@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod controller;
+
 use fluid_plugin_api::protocol::{HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
 use serde_json::{json, Value};

@@ -1,0 +1,63 @@
+//! Runs `fluid-controller run` against the test cluster for end-to-end tests.
+
+use fluid_test_support::{kubeconfig_path, tool_path};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `fluid-controller run`, killed on drop; its log goes to a file.
+pub struct Controller {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Controller {
+    /// Starts the controller on `plugin_dir`, appending its log to `log`.
+    pub fn start(plugin_dir: &Path, log: PathBuf) -> Controller {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+            .args(["run", "--plugin-dir"])
+            .arg(plugin_dir)
+            .args([
+                "--http-addr",
+                &format!("127.0.0.1:{port}"),
+                "--sync-period-seconds",
+                "5",
+            ])
+            .env("KUBECONFIG", kubeconfig_path().unwrap())
+            .env("FLUID_HELM", tool_path("helm").unwrap())
+            .env("RUST_LOG", "info,fluid_host=debug")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("start fluid-controller");
+        Controller { child, log }
+    }
+
+    /// Stops it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The last 40 lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

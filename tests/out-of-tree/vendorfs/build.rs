@@ -1,0 +1,4 @@
+fn main() {
+    // The chart travels inside the library.
+    fluid_plugin_chart::pack_into_out_dir("chart", "chart.tgz").expect("packing the chart");
+}
