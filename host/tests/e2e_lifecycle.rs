@@ -282,6 +282,76 @@ async fn invalid_spec(ns: &str) {
     .unwrap();
 }
 
+/// A panicking hook becomes a condition and a Warning Event on its runtime, and is retried;
+/// the controller and the other runtimes (the other scenarios, running meanwhile) carry on.
+async fn panicking_hook(ns: &str) {
+    apply(
+        ns,
+        "apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: boom}
+spec:
+  mounts: [{mountPoint: 'local:///mnt/boom', name: boom}]
+---
+apiVersion: fixtures.fluid.io/v1alpha1
+kind: AlphaRuntime
+metadata: {name: boom}
+spec: {panicIn: validate}
+",
+    );
+    let c = wait_until("the Reconciled condition", WAIT, || async {
+        let rt = get(ns, "alpharuntime/boom").ok_or_else(|| "no runtime".to_owned())?;
+        condition(&rt, "Reconciled")
+            .filter(|c| c["status"] == "False")
+            .ok_or(format!("status {}", rt["status"]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("hook validate panicked: alpha was told to panic in validate"),
+        "{c}"
+    );
+    wait_until("the Warning event and a retry", WAIT, || async {
+        let events: Value = serde_json::from_str(
+            &kubectl(["get", "events.events.k8s.io", "-n", ns, "-o", "json"])
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        // Occurrences of the Warning: one per event, or its series count.
+        let seen: i64 = events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["reason"] == "ErrorProcessRuntime"
+                    && e["type"] == "Warning"
+                    && e["note"].as_str().is_some_and(|m| m.contains("panicked"))
+            })
+            .map(|e| e["series"]["count"].as_i64().unwrap_or(1).max(1))
+            .sum();
+        if seen >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{seen} occurrence(s) so far"))
+        }
+    })
+    .await
+    .unwrap();
+    kubectl([
+        "delete",
+        "alpharuntime/boom",
+        "dataset/boom",
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=120s",
+    ])
+    .unwrap();
+}
+
 /// Deleting a Dataset whose PVC a pod mounts waits for the pod.
 async fn dataset_deletion_waits_for_pods(ns: &str) {
     apply(ns, &pair("used", 1));
@@ -431,7 +501,8 @@ async fn the_controller_carries_runtimes_through_fluids_lifecycle() {
         TestNamespace::create("e2e-invalid").await.unwrap(),
         TestNamespace::create("e2e-inuse").await.unwrap(),
     );
-    let names: Vec<String> = [&a, &b, &c, &d]
+    let f = TestNamespace::create("e2e-panic").await.unwrap();
+    let names: Vec<String> = [&a, &b, &c, &d, &f]
         .iter()
         .map(|n| n.name().to_owned())
         .collect();
@@ -441,6 +512,7 @@ async fn the_controller_carries_runtimes_through_fluids_lifecycle() {
             second_runtime_refused(&names[1]),
             invalid_spec(&names[2]),
             dataset_deletion_waits_for_pods(&names[3]),
+            panicking_hook(&names[4]),
         )
     };
     // Panics inside carry their own messages; print the controller's log with them.
@@ -492,7 +564,7 @@ async fn the_controller_carries_runtimes_through_fluids_lifecycle() {
     ])
     .unwrap();
     controller.kill();
-    for ns in [a, b, c, d, e] {
+    for ns in [a, b, c, d, e, f] {
         let _ = ns.cleanup().await;
     }
 }

@@ -146,7 +146,8 @@ pub fn object_ref(object: &Value) -> ObjectReference {
         name: s("/metadata/name"),
         namespace: s("/metadata/namespace"),
         uid: s("/metadata/uid"),
-        resource_version: s("/metadata/resourceVersion"),
+        // No resourceVersion: repeated Events about one object must group into one series.
+        resource_version: None,
         field_path: None,
     }
 }
