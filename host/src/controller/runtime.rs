@@ -270,6 +270,20 @@ async fn reconcile_inner(
         .clone()
         .ok_or_else(|| ReconcileError::Invalid("the runtime has no name".into()))?;
     let mut runtime = to_value(obj);
+    if runtime["metadata"]["deletionTimestamp"].is_string() {
+        // The cached copy may predate our own finalizer removal: teardown must not run twice.
+        match ctx
+            .runtimes(&ns)
+            .get_opt(&name)
+            .await
+            .map_err(|e| ClusterError::Api {
+                what: format!("get {ns}/{name}"),
+                source: e,
+            })? {
+            Some(fresh) => runtime = to_value(&fresh),
+            None => return Ok(Action::await_change()),
+        }
+    }
     // Claiming steps change the objects and are decided again; a bound guards against a loop.
     for _ in 0..8 {
         let (observed, dataset) = observe(ctx, &runtime, &ns, &name).await?;
@@ -914,7 +928,9 @@ async fn run(
                 )
                 .await;
         }
-        return Ok(Action::await_change());
+        // A fix may come from an object this controller does not watch (a Secret the spec
+        // names): check again after a while, as Fluid does (20 s).
+        return Ok(Action::requeue(Duration::from_secs(20)));
     }
     let newly_valid =
         set_runtime_condition(ctx, runtime, ns, name, types::VALIDATED, true, "Valid", "").await?;
@@ -1192,13 +1208,22 @@ async fn teardown(
         .filter(|f| f != finalizer.as_str())
         .collect();
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": runtime["metadata"]["resourceVersion"]}});
-    ctx.runtimes(ns)
+    match ctx
+        .runtimes(ns)
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| ClusterError::Api {
-            what: format!("remove finalizer from {ns}/{name}"),
-            source: e,
-        })?;
+    {
+        Ok(_) => {}
+        // Already gone: the finalizer went with it.
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => {
+            return Err(ClusterError::Api {
+                what: format!("remove finalizer from {ns}/{name}"),
+                source: e,
+            }
+            .into())
+        }
+    }
     if let Ok(mut f) = ctx.failures.lock() {
         f.remove(&key(ns, name));
     }

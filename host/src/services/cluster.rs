@@ -258,17 +258,30 @@ impl Cluster {
         };
         let code = match status {
             Some(s) if s.status.as_deref() == Some("Success") => 0,
-            Some(s) => s
-                .details
-                .and_then(|d| d.causes)
-                .and_then(|c| {
-                    c.into_iter()
-                        .find(|c| c.reason.as_deref() == Some("ExitCode"))
-                })
-                .and_then(|c| c.message)
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(1),
-            None => 0,
+            Some(s) => {
+                let exit = s
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.causes.as_ref())
+                    .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+                    .and_then(|c| c.message.as_deref())
+                    .and_then(|m| m.parse().ok());
+                match exit {
+                    Some(code) => code,
+                    // Not the command's exit: the exec itself failed; keep the reason.
+                    None => {
+                        return Err(ClusterError::Failed(format!(
+                            "exec in pod {namespace}/{pod} failed: {}",
+                            s.message.unwrap_or_else(|| s.reason.unwrap_or_default())
+                        )))
+                    }
+                }
+            }
+            None => {
+                return Err(ClusterError::Failed(format!(
+                    "exec in pod {namespace}/{pod}: the stream ended without an exit status"
+                )))
+            }
         };
         Ok((stdout, stderr, code))
     }

@@ -44,6 +44,7 @@ pub fn fixtures_dir() -> &'static Path {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
         cmd.args(["-p", "fluid-reference"]);
+        cmd.args(["-p", "fluid-juicefs"]);
         let status = cmd
             .status()
             .expect("running cargo to build the fixture plugins");
@@ -60,6 +61,11 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The reference engine plugin (`plugins/reference`), built with the fixtures.
 pub fn reference_plugin() -> PathBuf {
     fixtures_dir().join("libfluid_reference.so")
+}
+
+/// The JuiceFS engine plugin (`plugins/juicefs`), built with the fixtures.
+pub fn juicefs_plugin() -> PathBuf {
+    fixtures_dir().join("libfluid_juicefs.so")
 }
 
 /// Copies fixtures into a fresh plugin directory (as `name.so`), so tests can change modes.

@@ -1,22 +1,455 @@
 //! fluid-rs engine plugin for [JuiceFS](https://juicefs.com): serves Fluid's `JuiceFSRuntime`
-//! kind. The hooks and the chart come next; until then every hook gets the controller's
-//! default.
+//! kind with its own chart (`charts/juicefs`, embedded at build time).
+//!
+//! The engine computes the chart values ([`transform`]), validates what the schema cannot
+//! (encrypt options and the Secrets they name, the mount point, the tier), reports cache
+//! states from the mounts' `.stats`, computes the UFS size and file count in a worker in the
+//! background, checks health, and cleans the workers' caches at shutdown. Installing the
+//! chart, readiness, the volume, scaling and spec changes are the controller's defaults.
+//! See `docs/juicefs.md`.
 
 pub mod crd;
+pub mod parse;
+pub mod status;
+pub mod transform;
 
 pub use crd::{
     juicefs_runtime_crd, JuiceFSCompTemplateSpec, JuiceFSFuseSpec, JuiceFSRuntime,
     JuiceFSRuntimeSpec,
 };
 
-use fluid_plugin_api::{export_engine, hooks, Engine};
+use fluid_plugin_api::protocol::{EventType, ExecRequest, LogLevel};
+use fluid_plugin_api::types::Dataset;
+use fluid_plugin_api::{
+    export_engine, hooks, CacheReport, Engine, FieldError, HealthReport, HookContext, HookError,
+    HookResult, Host, MetadataReport, Outcome, Validation,
+};
+use serde_json::{json, Value};
+use transform::edition::Edition;
 
 /// The JuiceFS engine.
 #[derive(Debug, Default)]
 pub struct JuiceFs;
 
+const API_VERSION: &str = "data.fluid.io/v1alpha1";
+const KIND: &str = "JuiceFSRuntime";
+/// How long one exec into a JuiceFS pod may take from a hook.
+const EXEC_TIMEOUT: u64 = 20;
+/// How long a hook goes on starting execs (the host cuts a hook at 120 s): pods not reached
+/// by then are skipped for this round.
+const EXEC_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn objects(cx: &HookContext) -> Result<(JuiceFSRuntime, Dataset), HookError> {
+    let runtime: JuiceFSRuntime = cx.runtime_as()?;
+    let dataset = cx
+        .dataset_as::<Dataset>()?
+        .ok_or_else(|| HookError::new("the runtime has no Dataset of the same name"))?;
+    Ok((runtime, dataset))
+}
+
+fn settings() -> transform::Settings {
+    transform::Settings {
+        image_pull_secrets: std::env::var("IMAGE_PULL_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        critical_fuse_pod: std::env::var("CRITICAL_FUSE_POD").is_ok_and(|v| v == "true"),
+    }
+}
+
+/// Checks every Secret an encrypt option names: it exists and has the key. The host hands
+/// Secrets over with their values blanked, which is all this needs.
+fn check_secrets(
+    dataset: &Dataset,
+    host: &Host,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), HookError> {
+    let Ok(envs) = transform::secrets::secret_envs(dataset) else {
+        return Ok(()); // reported by the transform's problems
+    };
+    for e in envs {
+        match host.get("v1", "Secret", &e.secret_name)? {
+            None => errors.push(FieldError {
+                field: e.field.clone(),
+                message: format!(
+                    "secret {} not found in the dataset's namespace",
+                    e.secret_name
+                ),
+            }),
+            Some(s) => {
+                let has = |f: &str| {
+                    s[f].as_object()
+                        .is_some_and(|m| m.contains_key(&e.secret_key))
+                };
+                if !has("data") && !has("stringData") {
+                    errors.push(FieldError {
+                        field: e.field.clone(),
+                        message: format!("secret {} has no key {}", e.secret_name, e.secret_key),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Running pods of one role whose containers are all ready.
+fn ready_pods(host: &Host, name: &str, role: &str) -> Result<Vec<String>, HookError> {
+    let pods = host.list(
+        "v1",
+        "Pod",
+        Some(&format!("app=juicefs,release={name},role={role}")),
+    )?;
+    Ok(pods
+        .iter()
+        .filter(|p| {
+            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Sets `status.selector` (the scale subresource's label selector) once the status exists.
+fn ensure_selector(cx: &HookContext, host: &Host) -> Result<(), HookError> {
+    let name = cx.name();
+    let want = transform::mount::worker_selector(name);
+    let Some(current) = host.get(API_VERSION, KIND, name)? else {
+        return Ok(());
+    };
+    let status = &current["status"];
+    if status["valueFile"].as_str().is_some_and(|v| !v.is_empty())
+        && status["selector"] != want.as_str()
+    {
+        host.patch_status(API_VERSION, KIND, name, json!({"selector": want}))?;
+    }
+    Ok(())
+}
+
+/// Runs a command in a pod's container: `(stdout, exit code)`, or why it could not run.
+fn exec(
+    host: &Host,
+    pod: &str,
+    container: &str,
+    command: Vec<String>,
+) -> Result<(String, i32), String> {
+    host.exec(&ExecRequest {
+        pod: pod.to_owned(),
+        container: Some(container.to_owned()),
+        command,
+        timeout_seconds: Some(EXEC_TIMEOUT),
+    })
+    .map(|r| {
+        if r.exit_code != 0 && !r.stderr.is_empty() {
+            let _ = host.log(
+                LogLevel::Debug,
+                &format!(
+                    "exec in {pod}: exit {}: {}",
+                    r.exit_code,
+                    r.stderr.chars().take(300).collect::<String>()
+                ),
+            );
+        }
+        (r.stdout, r.exit_code)
+    })
+    .map_err(|e| e.to_string())
+}
+
 #[hooks]
-impl Engine for JuiceFs {}
+impl Engine for JuiceFs {
+    fn validate(&self, cx: &HookContext, host: &Host) -> HookResult<Validation> {
+        let runtime: JuiceFSRuntime = cx.runtime_as()?;
+        let mut v = Validation {
+            ignored_fields: transform::ignored_fields(&runtime),
+            ..Default::default()
+        };
+        let Some(dataset) = cx.dataset_as::<Dataset>()? else {
+            return Ok(Outcome::Done(v));
+        };
+        if let Err(problems) = transform::values(&runtime, &dataset, &settings()) {
+            v.errors.extend(problems.into_iter().map(|p| FieldError {
+                field: p.field,
+                message: p.message,
+            }));
+        }
+        check_secrets(&dataset, host, &mut v.errors)?;
+        Ok(Outcome::Done(v))
+    }
+
+    /// The chart values. Once the fuse DaemonSet exists its node selector is kept, as Fluid
+    /// does: a changed selector would make the DaemonSet controller remove fuse pods that
+    /// serve running mounts, and the CSI plugin labels nodes by the original key.
+    fn transform(&self, cx: &HookContext, host: &Host) -> HookResult<Value> {
+        let (runtime, dataset) = objects(cx)?;
+        let mut values =
+            transform::values(&runtime, &dataset, &settings()).map_err(|problems| {
+                HookError::new(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+        if let Some(ds) = host.get("apps/v1", "DaemonSet", &format!("{}-fuse", cx.name()))? {
+            let current = &ds["spec"]["template"]["spec"]["nodeSelector"];
+            if current.is_object() && *current != values["fuse"]["nodeSelector"] {
+                values["fuse"]["nodeSelector"] = current.clone();
+            }
+        }
+        Ok(Outcome::Done(values))
+    }
+
+    /// JuiceFS has no master: ready at once, as in Fluid. Records the scale selector.
+    fn check_master_ready(&self, cx: &HookContext, host: &Host) -> HookResult<bool> {
+        ensure_selector(cx, host)?;
+        Ok(Outcome::Done(true))
+    }
+
+    fn sync_metadata(&self, cx: &HookContext, host: &Host) -> HookResult<MetadataReport> {
+        let (runtime, dataset) = objects(cx)?;
+        let auto = runtime
+            .spec
+            .runtime_management
+            .as_ref()
+            .and_then(|m| m.metadata_sync_policy.as_ref())
+            .is_none_or(|p| p.auto_sync_enabled());
+        let known = dataset
+            .status
+            .as_ref()
+            .and_then(|s| s.ufs_total.as_deref())
+            .is_some_and(|u| !u.is_empty() && u != "[Calculating]");
+        if !auto || known {
+            return Ok(Outcome::Default);
+        }
+        let mount = transform::mount::mount_path(cx.namespace(), cx.name());
+        let job = status::metadata_job(&mount);
+        // Fluid's choice: the first ready worker.
+        if let Some(pod) = ready_pods(host, cx.name(), "juicefs-worker")?.first() {
+            let command = vec!["sh".into(), "-c".into(), job];
+            match exec(host, pod, status::WORKER_CONTAINER, command) {
+                Ok((out, 0)) => {
+                    if let Some((bytes, files)) = parse::metadata(&out) {
+                        return Ok(Outcome::Done(MetadataReport {
+                            ufs_total_bytes: Some(bytes),
+                            file_count: Some(files),
+                            calculating: false,
+                        }));
+                    }
+                }
+                Ok((_, 3)) => {} // started, or still running
+                Ok((_, code)) => {
+                    let _ = host.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "the metadata job in pod {pod} exited {code}; retried at the next sync"
+                        ),
+                    );
+                }
+                Err(e) => {
+                    let _ = host.log(LogLevel::Warn, &format!("metadata job in pod {pod}: {e}"));
+                }
+            }
+        }
+        Ok(Outcome::Done(MetadataReport {
+            calculating: true,
+            ..Default::default()
+        }))
+    }
+
+    fn update_cache_of_dataset(&self, cx: &HookContext, host: &Host) -> HookResult<CacheReport> {
+        let (runtime, dataset) = objects(cx)?;
+        let edition = transform::edition::edition(&dataset);
+        let levels = runtime
+            .spec
+            .tiered_store
+            .as_ref()
+            .and_then(|t| t.levels.clone())
+            .unwrap_or_default();
+        let capacity = transform::tieredstore::cache(&levels)
+            .ok()
+            .and_then(|c| c.quota_bytes)
+            .or_else(|| {
+                runtime
+                    .spec
+                    .worker
+                    .as_ref()
+                    .and_then(|w| w.options.as_ref())
+                    .and_then(|o| o.get("cache-size"))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(|mib| mib << 20)
+            });
+        let (role, container) = match edition {
+            Edition::Community => ("juicefs-fuse", status::FUSE_CONTAINER),
+            Edition::Enterprise => ("juicefs-worker", status::WORKER_CONTAINER),
+        };
+        let stats_file = format!(
+            "{}/.stats",
+            transform::mount::mount_path(cx.namespace(), cx.name())
+        );
+        let mut clients = vec![];
+        let started = std::time::Instant::now();
+        for pod in ready_pods(host, cx.name(), role)? {
+            if started.elapsed() > EXEC_BUDGET {
+                break;
+            }
+            if let Ok((out, 0)) = exec(
+                host,
+                &pod,
+                container,
+                vec!["cat".into(), stats_file.clone()],
+            ) {
+                if let Some(c) = parse::BlockCache::from_figures(&parse::stats(&out)) {
+                    clients.push(c);
+                }
+            }
+        }
+        let ready_workers = runtime
+            .status
+            .as_ref()
+            .map(|s| s.worker_number_ready.max(0) as u64)
+            .unwrap_or(0);
+        let ufs_bytes = dataset
+            .status
+            .as_ref()
+            .and_then(|s| s.ufs_total.as_deref())
+            .and_then(status::parse_human_bytes);
+        Ok(Outcome::Done(CacheReport {
+            cache_states: status::cache_states(&status::CacheInput {
+                clients,
+                average: edition == Edition::Community,
+                capacity_per_worker: capacity,
+                ready_workers,
+                ufs_bytes,
+            }),
+        }))
+    }
+
+    /// Healthy when the workers are (no replica wanted, or at least one ready: Fluid's rule);
+    /// the fuse is always counted healthy, as it is scheduled lazily.
+    fn check_runtime_healthy(&self, cx: &HookContext, host: &Host) -> HookResult<HealthReport> {
+        ensure_selector(cx, host)?;
+        let sts_name = format!("{}-worker", cx.name());
+        let Some(sts) = host.get("apps/v1", "StatefulSet", &sts_name)? else {
+            return Ok(Outcome::Done(HealthReport {
+                healthy: false,
+                message: format!("the worker StatefulSet {sts_name} does not exist"),
+            }));
+        };
+        let want = sts["spec"]["replicas"].as_i64().unwrap_or(0);
+        let ready = sts["status"]["readyReplicas"].as_i64().unwrap_or(0);
+        Ok(Outcome::Done(if want == 0 || ready > 0 {
+            HealthReport {
+                healthy: true,
+                message: String::new(),
+            }
+        } else {
+            HealthReport {
+                healthy: false,
+                message: format!("no worker of {sts_name} is ready (0/{want})"),
+            }
+        }))
+    }
+
+    /// Fluid's shutdown: clean the workers' block caches on their host directories (only
+    /// `<dir>/<volume>/raw/chunks`), then uninstall the release and drop the values. A cache
+    /// that cannot be cleaned (pod gone, exec refused) is reported and left: it never blocks
+    /// the deletion.
+    fn shutdown(&self, cx: &HookContext, host: &Host) -> HookResult<()> {
+        let name = cx.name();
+        if let Ok((runtime, dataset)) = objects(cx) {
+            clean_caches(&runtime, &dataset, host, name)?;
+        }
+        host.helm_uninstall(name)?;
+        host.delete("v1", "ConfigMap", &format!("{name}-juicefs-values"))?;
+        Ok(Outcome::Done(()))
+    }
+}
+
+fn clean_caches(
+    runtime: &JuiceFSRuntime,
+    dataset: &Dataset,
+    host: &Host,
+    name: &str,
+) -> Result<(), HookError> {
+    let levels = runtime
+        .spec
+        .tiered_store
+        .as_ref()
+        .and_then(|t| t.levels.clone())
+        .unwrap_or_default();
+    let Ok(cache) = transform::tieredstore::cache(&levels) else {
+        return Ok(());
+    };
+    let dirs: Vec<String> = cache
+        .dirs
+        .iter()
+        .filter(|d| d.volume_type == fluid_plugin_api::types::VolumeType::HostPath)
+        .map(|d| d.path.clone())
+        .collect();
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let edition = transform::edition::edition(dataset);
+    let mut failed = vec![];
+    let started = std::time::Instant::now();
+    for pod in ready_pods(host, name, "juicefs-worker")? {
+        if started.elapsed() > EXEC_BUDGET {
+            failed.push(pod);
+            continue;
+        }
+        let volume = match edition {
+            Edition::Enterprise => dataset
+                .spec
+                .mounts
+                .as_deref()
+                .and_then(|m| m.first())
+                .and_then(|m| m.name.clone())
+                .unwrap_or_else(|| name.to_owned()),
+            Edition::Community => {
+                let status = format!("exec {} status \"$METAURL\"", edition.cli());
+                match exec(
+                    host,
+                    &pod,
+                    status::WORKER_CONTAINER,
+                    vec!["sh".into(), "-c".into(), status],
+                ) {
+                    Ok((out, 0)) => parse::status_uuid(&out).unwrap_or_default(),
+                    _ => String::new(),
+                }
+            }
+        };
+        let chunks = status::cache_chunk_dirs(&dirs, &volume);
+        if chunks.is_empty() {
+            failed.push(pod);
+            continue;
+        }
+        let mut command = vec!["rm".to_owned(), "-rf".to_owned(), "--".to_owned()];
+        command.extend(chunks);
+        if !matches!(
+            exec(host, &pod, status::WORKER_CONTAINER, command),
+            Ok((_, 0))
+        ) {
+            failed.push(pod);
+        }
+    }
+    if !failed.is_empty() {
+        let _ = host.event(
+            EventType::Warning,
+            "CacheCleanSkipped",
+            &format!("the block cache of worker pods {} could not be cleaned; their host cache directories keep it", failed.join(", ")),
+        );
+    }
+    Ok(())
+}
 
 export_engine! {
     engine: JuiceFs,
@@ -24,8 +457,10 @@ export_engine! {
     name: "juicefs",
     version: env!("CARGO_PKG_VERSION"),
     crd: fluid_plugin_api::types::crd_json(&juicefs_runtime_crd()),
-    chart: &[],
+    chart: include_bytes!(concat!(env!("OUT_DIR"), "/chart.tgz")),
 }
 
+#[cfg(test)]
+mod hook_tests;
 #[cfg(test)]
 mod tests;
