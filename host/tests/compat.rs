@@ -59,19 +59,6 @@ const NEXT_MINOR: &[Edit] = &[
     },
 ];
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 struct Built {
     next_plugin: PathBuf,
     next_host: PathBuf,
@@ -85,7 +72,7 @@ fn built() -> &'static Built {
         let work = root.join("target/compat/work");
         let _ = std::fs::remove_dir_all(&work);
         let api = work.join("fluid-plugin-api-1.1");
-        copy_dir(&root.join("plugin-api"), &api);
+        common::copy_dir(&root.join("plugin-api"), &api);
         for edit in NEXT_MINOR {
             let file = api.join(edit.file);
             let text = std::fs::read_to_string(&file).unwrap();
@@ -103,8 +90,8 @@ fn built() -> &'static Built {
             std::fs::read(root.join("plugin-api/src/abi.rs")).unwrap(),
             "the binary interface must not change within a major"
         );
-        copy_dir(&root.join("tests/compat/next-plugin"), &work.join("next-plugin"));
-        copy_dir(&root.join("tests/compat/next-host"), &work.join("next-host"));
+        common::copy_dir(&root.join("tests/compat/next-plugin"), &work.join("next-plugin"));
+        common::copy_dir(&root.join("tests/compat/next-host"), &work.join("next-host"));
         // The same [workspace.package]/[workspace.dependencies] as ours, other members; and
         // our lock file, so the same dependency versions are used.
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();

@@ -12,24 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Builds the vendor crate; returns its library.
 fn build_vendor_engine(work: &Path) -> PathBuf {
     let root = workspace_root();
     let krate = work.join("vendorfs");
-    copy_dir(&root.join("tests/out-of-tree/vendorfs"), &krate);
+    common::copy_dir(&root.join("tests/out-of-tree/vendorfs"), &krate);
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml"))
         .unwrap()
         .replace(

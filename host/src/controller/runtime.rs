@@ -9,6 +9,7 @@ use super::{dataset_resource, schema, ControllerConfig};
 use crate::lifecycle::{next_step, DatasetView, Observed, RuntimeView, Step, VolumeView};
 use crate::services::{Cluster, ClusterError, Helm, HelmError};
 use fluid_plugin_api::protocol::Hook;
+use fluid_plugin_api::types::size::human_bytes;
 use fluid_plugin_api::{
     CacheReport, HealthReport, MetadataReport, RuntimeStatusReport, Validation,
 };
@@ -1230,22 +1231,6 @@ async fn teardown(
     Ok(Some(Action::await_change()))
 }
 
-/// Fluid's human-readable sizes (`1.50GiB`).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.2}{}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1268,12 +1253,6 @@ mod tests {
         assert_eq!(RuntimeContext::backoff(0), Duration::from_secs(5));
         assert_eq!(RuntimeContext::backoff(1), Duration::from_secs(10));
         assert_eq!(RuntimeContext::backoff(10), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn sizes_read_like_fluids() {
-        assert_eq!(human_bytes(512), "512B");
-        assert_eq!(human_bytes(1536 * 1024 * 1024), "1.50GiB");
     }
 
     #[test]

@@ -53,6 +53,20 @@ pub fn fixtures_dir() -> &'static Path {
     })
 }
 
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The path of a built fixture, e.g. `fixture("alpha")`.
 pub fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(format!("libfluid_fixture_{}.so", name.replace('-', "_")))

@@ -32,6 +32,7 @@ macro_rules! string_schema {
 
 mod common;
 mod dataset;
+pub mod size;
 mod status;
 
 pub use common::*;

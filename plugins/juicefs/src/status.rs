@@ -10,33 +10,7 @@ pub const WORKER_CONTAINER: &str = "juicefs-worker";
 /// The container of the fuse pods.
 pub const FUSE_CONTAINER: &str = "juicefs-fuse";
 
-/// Fluid's human-readable sizes, as the controller writes them (`1.50GiB`).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.2}{}", UNITS[unit])
-    }
-}
-
-/// Reads back a size written by [`human_bytes`] (the Dataset's `ufsTotal`).
-pub fn parse_human_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    let exp = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-        .iter()
-        .position(|u| *u == unit)?;
-    Some((n * 1024f64.powi(exp as i32)).round() as u64)
-}
+pub use fluid_plugin_api::types::size::{human_bytes, parse_human_bytes};
 
 fn percent(part: f64, whole: f64) -> String {
     if whole <= 0.0 {
