@@ -40,16 +40,18 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>) {
         };
         let health = health.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let n = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                stream.read(&mut buf),
-            )
-            .await
-            {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
+            // Read the whole request head: a client may send it in several segments, and
+            // closing with unread bytes makes the kernel reset the connection.
+            let mut buf = Vec::with_capacity(1024);
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                let mut chunk = [0u8; 2048];
+                match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let n = buf.len();
             let text = String::from_utf8_lossy(&buf[..n]);
             let line = text.lines().next().unwrap_or_default();
             let (code, ctype, body) = respond(line, &health);
@@ -61,6 +63,7 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>) {
             let head = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
         });
     }
 }

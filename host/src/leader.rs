@@ -22,6 +22,9 @@ pub struct LeaseConfig {
     pub duration: Duration,
     /// How often the holder renews.
     pub renew_every: Duration,
+    /// A holder that has not renewed for this long stops leading; shorter than `duration`,
+    /// so it stops before another replica may take the lease (client-go: 10 s of 15 s).
+    pub renew_deadline: Duration,
 }
 
 /// Whether `me` may take the lease at `now`: it is free, expired, or already ours.
@@ -108,21 +111,25 @@ pub async fn acquire(client: &Client, cfg: &LeaseConfig) {
     }
 }
 
-/// Renews the lease until a renewal fails for longer than the lease lasts; then returns (the
-/// caller must stop leading).
+/// Renews the lease; returns (the caller must stop leading) once no renewal has succeeded for
+/// `renew_deadline`. Each attempt is bounded by the time left, and a success counts from when
+/// it was sent, so a slow API server cannot stretch leadership past the deadline.
 pub async fn hold(client: Client, cfg: LeaseConfig) {
     let mut last_ok = std::time::Instant::now();
     loop {
         tokio::time::sleep(cfg.renew_every).await;
-        match try_acquire(&client, &cfg).await {
-            Ok(true) => last_ok = std::time::Instant::now(),
-            Ok(false) => {
+        let sent = std::time::Instant::now();
+        let left = cfg.renew_deadline.saturating_sub(last_ok.elapsed());
+        match tokio::time::timeout(left, try_acquire(&client, &cfg)).await {
+            Ok(Ok(true)) => last_ok = sent,
+            Ok(Ok(false)) => {
                 tracing::error!(lease = %cfg.name, "the lease was taken by another replica");
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "renewing the lease"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "renewing the lease"),
+            Err(_) => tracing::warn!(lease = %cfg.name, "renewing the lease timed out"),
         }
-        if last_ok.elapsed() > cfg.duration {
+        if last_ok.elapsed() >= cfg.renew_deadline {
             tracing::error!(lease = %cfg.name, "could not renew the lease in time");
             return;
         }

@@ -85,7 +85,7 @@ impl Step {
     /// Whether the step changes the runtime or Dataset such that the decision must be made
     /// again right away (the alternative being: the step ends this reconcile).
     pub fn continues(&self) -> bool {
-        matches!(self, Step::DeleteVolume | Step::Adopt | Step::AddFinalizer)
+        matches!(self, Step::Adopt | Step::AddFinalizer)
     }
 }
 
@@ -261,6 +261,10 @@ mod tests {
     #[test]
     fn only_claiming_steps_continue_within_one_reconcile() {
         assert!(Step::Adopt.continues());
+        assert!(
+            !Step::DeleteVolume.continues(),
+            "volume deletion completes asynchronously"
+        );
         assert!(Step::AddFinalizer.continues());
         assert!(!Step::WaitForDataset.continues());
         assert!(!Step::Run {

@@ -76,6 +76,9 @@ struct RunArgs {
     /// Time limit of one hook call, in seconds.
     #[arg(long, default_value_t = 120)]
     hook_timeout_seconds: u64,
+    /// Runtimes of one kind reconciled at once (Fluid's --runtime-workers).
+    #[arg(long, default_value_t = 8)]
+    runtime_workers: u16,
 }
 
 #[derive(Subcommand)]
@@ -134,11 +137,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     name: args.lease_name,
                     identity,
                     duration: std::time::Duration::from_secs(15),
-                    renew_every: std::time::Duration::from_secs(5),
+                    renew_every: std::time::Duration::from_secs(2),
+                    renew_deadline: std::time::Duration::from_secs(10),
                 }),
                 config: fluid_host::controller::ControllerConfig {
                     sync_period: std::time::Duration::from_secs(args.sync_period_seconds),
                     hook_timeout: std::time::Duration::from_secs(args.hook_timeout_seconds),
+                    concurrency: args.runtime_workers,
                 },
             };
             tokio::runtime::Runtime::new()?.block_on(fluid_host::run::run(opts))?;

@@ -119,6 +119,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         tracing::info!(kind = %kind.kind, plugin = %info.name, "starting runtime controller");
         tasks.push(tokio::spawn(
             Controller::new_with(runtimes, watcher::Config::default(), kind.clone())
+                .with_config(
+                    kube::runtime::controller::Config::default()
+                        .concurrency(opts.config.concurrency),
+                )
                 .owns(
                     Api::<StatefulSet>::all(client.clone()),
                     watcher::Config::default().labels("release"),

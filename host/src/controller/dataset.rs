@@ -182,6 +182,10 @@ pub fn error_policy(
     err: &DatasetError,
     _ctx: Arc<DatasetContext>,
 ) -> Action {
+    // Racing the runtime controller's claim: not a failure, decide again on fresh data.
+    if matches!(&err.0, ClusterError::Api { source: kube::Error::Api(s), .. } if s.code == 409) {
+        return Action::requeue(Duration::from_millis(200));
+    }
     tracing::warn!(dataset = ?obj.metadata.name, "{err}");
     Action::requeue(Duration::from_secs(5))
 }

@@ -18,6 +18,8 @@ pub struct ControllerConfig {
     pub sync_period: Duration,
     /// The time limit of one hook call.
     pub hook_timeout: Duration,
+    /// Runtimes (of one kind) reconciled at once, as Fluid's `--runtime-workers`.
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -25,6 +27,7 @@ impl Default for ControllerConfig {
         Self {
             sync_period: Duration::from_secs(90),
             hook_timeout: Duration::from_secs(120),
+            concurrency: 8,
         }
     }
 }

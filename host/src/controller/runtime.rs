@@ -755,7 +755,14 @@ async fn setup(
         .await?
     {
         Some(b) => b,
-        None => ctx.helm.status(ns, name).await?.is_none(),
+        // Once the values are recorded the chart is installed: no helm call on every pass.
+        None => {
+            runtime["status"]["valueFile"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty()
+                && ctx.helm.status(ns, name).await?.is_none()
+        }
     };
     if should_master
         && h.call(Hook::SetupMaster, runtime, ds, Value::Null)
@@ -1127,7 +1134,7 @@ async fn delete_volume(
         .await?
         .is_some()
     {
-        return Ok(None);
+        return Ok(Some(Action::requeue(Duration::from_secs(1))));
     }
     let pods = ctx.cluster.list(ns, "v1", "Pod", None).await?;
     if let Some(pod) = pods.iter().find(|p| volume::pod_uses_claim(p, name)) {
@@ -1159,7 +1166,9 @@ async fn delete_volume(
     ctx.cluster
         .delete(ns, "v1", "PersistentVolume", &volume::pv_name(ns, name))
         .await?;
-    Ok(None)
+    // The API server finishes deleting them (claim protection) on its own time; PVs and PVCs
+    // are not watched, so look again shortly instead of deleting again in a loop.
+    Ok(Some(Action::requeue(Duration::from_secs(1))))
 }
 
 /// Deletion, last step: shut the engine down, return the Dataset to NotBound, let go.

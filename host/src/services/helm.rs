@@ -45,17 +45,26 @@ pub struct ReleaseStatus {
     pub revision: u64,
 }
 
+/// How many helm processes run at once: each is ~15-18 MB and ~0.3 s of CPU, and a burst of
+/// new runtimes must not exhaust the controller's memory limit.
+const MAX_CONCURRENT_HELM: usize = 4;
+
 /// Runs helm.
 #[derive(Clone, Debug)]
 pub struct Helm {
     binary: PathBuf,
     charts_dir: PathBuf,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Helm {
     /// `binary` is the helm executable; charts are unpacked under `charts_dir`.
     pub fn new(binary: PathBuf, charts_dir: PathBuf) -> Self {
-        Self { binary, charts_dir }
+        Self {
+            binary,
+            charts_dir,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HELM)),
+        }
     }
 
     /// Writes a chart tarball (content-addressed) and returns its path.
@@ -69,7 +78,15 @@ impl Helm {
                 source,
             };
             std::fs::create_dir_all(&self.charts_dir).map_err(err)?;
-            let tmp = path.with_extension("tmp");
+            // Unique per writer: concurrent first installs of one chart must not share it.
+            let tmp = path.with_extension(
+                format!(
+                    "{}.{:?}.tmp",
+                    std::process::id(),
+                    std::thread::current().id()
+                )
+                .replace(['(', ')'], ""),
+            );
             std::fs::write(&tmp, tgz).map_err(err)?;
             std::fs::rename(&tmp, &path).map_err(err)?;
         }
@@ -81,6 +98,8 @@ impl Helm {
         args: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<(bool, String, String), HelmError> {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = self.permits.acquire().await.ok();
         let mut child = Command::new(&self.binary)
             .args(args)
             .stdin(if stdin.is_some() {

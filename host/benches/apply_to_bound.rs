@@ -1,0 +1,951 @@
+//! From `kubectl apply` of Dataset + ReferenceRuntime pairs to every Dataset `Bound` and every
+//! PVC `Bound`, against the local control plane, with the release-built `fluid-controller` and
+//! reference plugin: one pair at a time (repeated), then many pairs applied at once; plus the
+//! controller's memory and CPU. Not a test: it prints figures and asserts nothing about time.
+//!
+//! `cargo bench -p fluid-host --bench apply_to_bound`. Uses `FLUID_RS_KUBECONFIG` if set, else
+//! `fluid-test-support`'s cluster (started or reused like the tests). It starts its own
+//! controller, which reconciles every namespace: do not run it on a cluster where another
+//! fluid-controller runs (e.g. while the e2e tests run on the same cluster).
+//! Knobs: `FLUID_RS_BENCH_SINGLE_RUNS` (default 5), `FLUID_RS_BENCH_PAIRS` (default 100),
+//! `FLUID_RS_BENCH_CYCLES` (apply + clean up the many pairs this many times, default 1: more
+//! shows whether memory keeps growing), `FLUID_RS_BENCH_TIMEOUT_SECONDS` (per run, default 900).
+//! Without `--bench` (`cargo test --benches`) it does nothing.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use fluid_test_support::{kubeconfig_path, kubectl, tool_path, TestNamespace};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::ApiResource;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Client;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(200);
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("apply_to_bound: skipped (run it with `cargo bench`)");
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(bench());
+}
+
+// ---------------------------------------------------------------- the controller process
+
+/// `/proc/<pid>` figures of the controller.
+#[derive(Clone, Copy, Debug, Default)]
+struct ProcStats {
+    rss_kb: u64,
+    hwm_kb: u64,
+    /// utime + stime.
+    cpu: Duration,
+    /// cutime + cstime: waited-for children (helm).
+    children_cpu: Duration,
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+}
+
+fn proc_stats(pid: u32) -> ProcStats {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+    // stime 15, cutime 16, cstime 17.
+    let rest: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| rest.get(n - 3).copied().unwrap_or(0);
+    let tick = |t: u64| Duration::from_millis(t * 1000 / clock_ticks());
+    ProcStats {
+        rss_kb: kb("VmRSS:"),
+        hwm_kb: kb("VmHWM:"),
+        cpu: tick(field(14) + field(15)),
+        children_cpu: tick(field(16) + field(17)),
+    }
+}
+
+/// The most child processes (helm) of the controller seen at once, and their largest summed RSS
+/// and anonymous (private) RSS: what a memory limit on the controller's container must hold.
+#[derive(Clone, Copy, Debug, Default)]
+struct ChildPeak {
+    count: usize,
+    rss_kb: u64,
+    anon_kb: u64,
+}
+
+impl ChildPeak {
+    fn sample(&mut self, parent: u32) {
+        let (mut count, mut rss, mut anon) = (0, 0, 0);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            // Field 4, the parent pid, is the second after the command name.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid != Some(parent) {
+                continue;
+            }
+            count += 1;
+            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+            let kb = |key: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            rss += kb("VmRSS:");
+            anon += kb("RssAnon:");
+        }
+        self.count = self.count.max(count);
+        self.rss_kb = self.rss_kb.max(rss);
+        self.anon_kb = self.anon_kb.max(anon);
+    }
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+struct Controller {
+    child: Child,
+    port: u16,
+}
+
+impl Controller {
+    fn start(plugin_dir: &Path, log: PathBuf, tmp: &Path) -> Controller {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = std::fs::File::create(&log).expect("controller log");
+        let child = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+            .args(["run", "--plugin-dir"])
+            .arg(plugin_dir)
+            .args([
+                "--http-addr",
+                &format!("127.0.0.1:{port}"),
+                "--sync-period-seconds",
+                "90",
+            ])
+            .env("KUBECONFIG", kubeconfig_path().expect("kubeconfig"))
+            .env("FLUID_HELM", tool_path("helm").expect("helm"))
+            .env("RUST_LOG", "info,fluid_host=debug")
+            .env("FLUID_LOG_FORMAT", "text")
+            // Its own chart directory: nothing shared with other controllers on this machine.
+            .env("TMPDIR", tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("start fluid-controller");
+        Controller { child, port }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn http_get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let code = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+        Some((code, body))
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- the objects
+
+fn pair(name: &str) -> String {
+    format!(
+        "apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: {name}
+spec:
+  mounts:
+    - mountPoint: local:///mnt/data
+      name: data
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: ReferenceRuntime
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+"
+    )
+}
+
+fn runtime_resource() -> ApiResource {
+    ApiResource {
+        group: "data.fluid.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "data.fluid.io/v1alpha1".into(),
+        kind: "ReferenceRuntime".into(),
+        plural: "referenceruntimes".into(),
+    }
+}
+
+fn dataset_resource() -> ApiResource {
+    ApiResource {
+        group: "data.fluid.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "data.fluid.io/v1alpha1".into(),
+        kind: "Dataset".into(),
+        plural: "datasets".into(),
+    }
+}
+
+async fn kubectl_async(args: Vec<String>) -> String {
+    tokio::task::spawn_blocking(move || kubectl(&args))
+        .await
+        .expect("kubectl task")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+// ---------------------------------------------------------------- one run
+
+struct RunResult {
+    /// `kubectl apply` itself (to the 200 ms poll that saw it done).
+    apply: Duration,
+    /// The controller's child processes (helm) during the run.
+    children: ChildPeak,
+    /// Per pair, from the start of `kubectl apply` to Dataset and PVC both seen Bound.
+    per_pair: Vec<Duration>,
+    /// Per pair, from the start of `kubectl apply` to the Dataset seen Bound (the controller's
+    /// part; the PVC is bound by kube-controller-manager's PV binder).
+    dataset: Vec<Duration>,
+    /// Until the last pair was seen Bound.
+    total: Duration,
+}
+
+/// Applies `names` as pairs in one `kubectl apply` and lists Datasets and PVCs every 200 ms
+/// until every pair is Bound; samples the `controller` pid's children meanwhile. `t0` (if given) receives the instant the apply starts.
+async fn apply_and_wait(
+    controller: u32,
+    client: &Client,
+    ns: &str,
+    names: &[String],
+    t0: Option<&Mutex<Option<(Instant, Timestamp)>>>,
+) -> RunResult {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let yaml: Vec<String> = names.iter().map(|n| pair(n)).collect();
+    std::fs::write(file.path(), yaml.join("---\n")).unwrap();
+    let datasets = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &dataset_resource());
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
+    let timeout = Duration::from_secs(env_num("FLUID_RS_BENCH_TIMEOUT_SECONDS", 900));
+
+    let start = Instant::now();
+    if let Some(t0) = t0 {
+        *t0.lock().unwrap() = Some((start, Timestamp::now()));
+    }
+    // The apply runs while we poll: with many pairs the controller binds the first ones before
+    // kubectl is done.
+    let args: Vec<String> = vec![
+        "apply".into(),
+        "-n".into(),
+        ns.into(),
+        "-f".into(),
+        file.path().display().to_string(),
+    ];
+    let mut applying = Some(tokio::task::spawn_blocking(move || kubectl(&args)));
+    let mut apply = None;
+    let mut children = ChildPeak::default();
+
+    let mut bound: HashMap<String, Duration> = HashMap::new();
+    let mut dataset_bound: HashMap<String, Duration> = HashMap::new();
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = String::new();
+    while bound.len() < names.len() || applying.is_some() {
+        tick.tick().await;
+        let now = start.elapsed();
+        children.sample(controller);
+        if applying.as_ref().is_some_and(|t| t.is_finished()) {
+            let done = applying.take().unwrap().await.expect("kubectl task");
+            done.unwrap_or_else(|e| panic!("{e}"));
+            apply = Some(now);
+        }
+        if now > timeout {
+            panic!(
+                "timed out after {timeout:?}: {} of {} pairs Bound; last: {last}",
+                bound.len(),
+                names.len()
+            );
+        }
+        let (ds, pv) = match (
+            datasets.list(&ListParams::default()).await,
+            pvcs.list(&ListParams::default()).await,
+        ) {
+            (Ok(d), Ok(p)) => (d, p),
+            (d, p) => {
+                last = format!("list failed: {:?} {:?}", d.err(), p.err());
+                continue;
+            }
+        };
+        let ds_bound: Vec<String> = ds
+            .items
+            .iter()
+            .filter(|d| d.data["status"]["phase"] == "Bound")
+            .filter_map(|d| d.metadata.name.clone())
+            .collect();
+        let pvc_bound: Vec<String> = pv
+            .items
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        for name in names {
+            if ds_bound.contains(name) {
+                dataset_bound.entry(name.clone()).or_insert(now);
+                if pvc_bound.contains(name) {
+                    bound.entry(name.clone()).or_insert(now);
+                }
+            }
+        }
+        last = format!(
+            "{} datasets Bound, {} PVCs Bound",
+            ds_bound.len(),
+            pvc_bound.len()
+        );
+    }
+    let mut per_pair: Vec<Duration> = bound.into_values().collect();
+    per_pair.sort();
+    let mut dataset: Vec<Duration> = dataset_bound.into_values().collect();
+    dataset.sort();
+    RunResult {
+        apply: apply.unwrap(),
+        children,
+        dataset,
+        total: *per_pair.last().unwrap(),
+        per_pair,
+    }
+}
+
+/// Deletes the runtimes, waits until they are gone, then the Datasets; waits until the PVCs and
+/// PVs are gone too. Returns how long it took.
+async fn clean(client: &Client, ns: &str) -> Duration {
+    let start = Instant::now();
+    let runtimes = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &runtime_resource());
+    let datasets = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &dataset_resource());
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
+    let pvs = Api::<k8s_openapi::api::core::v1::PersistentVolume>::all(client.clone());
+    let args = |kind: &str| -> Vec<String> {
+        ["delete", kind, "--all", "-n", ns, "--wait=false"]
+            .map(String::from)
+            .to_vec()
+    };
+    kubectl_async(args("referenceruntimes")).await;
+    let (runtimes, datasets, pvcs, pvs) = (&runtimes, &datasets, &pvcs, &pvs);
+    let deadline = Duration::from_secs(600);
+    let wait = |what: &'static str| async move {
+        loop {
+            let left = match what {
+                "runtimes" => runtimes
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| l.items.len()),
+                "datasets" => datasets
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| l.items.len()),
+                "pvcs" => pvcs
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| l.items.len()),
+                _ => pvs.list(&ListParams::default()).await.map(|l| {
+                    l.items
+                        .iter()
+                        .filter(|p| {
+                            p.metadata
+                                .name
+                                .as_deref()
+                                .is_some_and(|n| n.starts_with(&format!("{ns}-")))
+                        })
+                        .count()
+                }),
+            };
+            if left.as_ref().is_ok_and(|n| *n == 0) {
+                return;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "cleanup: {what} still there after {deadline:?}: {left:?}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    wait("runtimes").await;
+    kubectl_async(args("datasets")).await;
+    wait("datasets").await;
+    wait("pvcs").await;
+    wait("pvs").await;
+    start.elapsed()
+}
+
+// ---------------------------------------------------------------- timeline of one pair
+
+type Timeline = Arc<Mutex<Vec<(String, Duration)>>>;
+type Start = Arc<Mutex<Option<(Instant, Timestamp)>>>;
+type Milestones = Box<dyn Fn(&Value) -> Vec<String> + Send>;
+
+/// Watches `ar` in `ns` and records, relative to the apply, the first time each milestone that
+/// `milestones` finds in an object is seen.
+fn watch_milestones(
+    client: &Client,
+    ns: Option<&str>,
+    ar: ApiResource,
+    start: Start,
+    timeline: Timeline,
+    milestones: impl Fn(&Value) -> Vec<String> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let api = match ns {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
+        None => Api::<DynamicObject>::all_with(client.clone(), &ar),
+    };
+    tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(obj)) = stream.next().await {
+            let seen = Instant::now();
+            let Some((t0, _)) = *start.lock().unwrap() else {
+                continue;
+            };
+            let value = serde_json::to_value(&obj).unwrap_or_default();
+            let mut tl = timeline.lock().unwrap();
+            for m in milestones(&value) {
+                if !tl.iter().any(|(k, _)| *k == m) {
+                    tl.push((m, seen.saturating_duration_since(t0)));
+                }
+            }
+        }
+    })
+}
+
+fn condition_true(o: &Value, kind: &str) -> bool {
+    o["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+}
+
+fn start_timeline(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    start: Start,
+    timeline: Timeline,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let n = name.to_owned();
+    let mut tasks = vec![];
+    let mut w = |ar: ApiResource, f: Milestones| {
+        let scope = ar.kind != "PersistentVolume";
+        tasks.push(watch_milestones(
+            client,
+            scope.then_some(ns),
+            ar,
+            start.clone(),
+            timeline.clone(),
+            f,
+        ));
+    };
+    let name = n.clone();
+    w(
+        dataset_resource(),
+        Box::new(move |o| {
+            let mut m = vec![];
+            if o["metadata"]["name"] != name.as_str() {
+                return m;
+            }
+            m.push("Dataset created".into());
+            if o["status"]["runtimes"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                m.push("Dataset claimed (status.runtimes)".into());
+            }
+            if o["status"]["phase"] == "Bound" {
+                m.push("Dataset Bound".into());
+            }
+            m
+        }),
+    );
+    let name = n.clone();
+    w(
+        runtime_resource(),
+        Box::new(move |o| {
+            let mut m = vec![];
+            if o["metadata"]["name"] != name.as_str() {
+                return m;
+            }
+            m.push("runtime created".into());
+            if o["metadata"]["labels"]["fluid.io/dataset-id"].is_string() {
+                m.push("runtime adopted (ownerRef + dataset-id label)".into());
+            }
+            if o["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+            {
+                m.push("runtime finalizer added".into());
+            }
+            if condition_true(o, "Validated") {
+                m.push("runtime Validated".into());
+            }
+            if o["status"]["valueFile"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty())
+            {
+                m.push("runtime status.valueFile (chart installed)".into());
+            }
+            if o["status"]["workerPhase"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty())
+            {
+                m.push(format!(
+                    "runtime workerPhase {}",
+                    o["status"]["workerPhase"].as_str().unwrap_or_default()
+                ));
+            }
+            if condition_true(o, "Reconciled") {
+                m.push("runtime Reconciled (first sync done)".into());
+            }
+            m
+        }),
+    );
+    let name = n.clone();
+    w(
+        ApiResource::erase::<Secret>(&()),
+        Box::new(move |o| {
+            let mut m = vec![];
+            let release = format!("sh.helm.release.v1.{name}.v1");
+            if o["metadata"]["name"] != release.as_str() {
+                return m;
+            }
+            m.push("helm release secret created".into());
+            if o["metadata"]["labels"]["status"] == "deployed" {
+                m.push("helm release deployed".into());
+            }
+            m
+        }),
+    );
+    let name = n.clone();
+    w(
+        ApiResource::erase::<StatefulSet>(&()),
+        Box::new(move |o| {
+            let mut m = vec![];
+            if o["metadata"]["name"] != format!("{name}-worker").as_str() {
+                return m;
+            }
+            m.push("worker StatefulSet created".into());
+            if o["status"]["readyReplicas"].as_i64().unwrap_or(0) >= 1 {
+                m.push("worker StatefulSet readyReplicas 1".into());
+            }
+            m
+        }),
+    );
+    let name = n.clone();
+    w(
+        ApiResource::erase::<Pod>(&()),
+        Box::new(move |o| {
+            let mut m = vec![];
+            if o["metadata"]["name"] != format!("{name}-worker-0").as_str() {
+                return m;
+            }
+            m.push("worker pod created".into());
+            if o["spec"]["nodeName"].is_string() {
+                m.push("worker pod scheduled".into());
+            }
+            if condition_true(o, "Ready") {
+                m.push("worker pod Ready".into());
+            }
+            m
+        }),
+    );
+    let name = n.clone();
+    w(
+        ApiResource::erase::<ConfigMap>(&()),
+        Box::new(move |o| {
+            if o["metadata"]["name"] == format!("{name}-reference-values").as_str() {
+                vec!["values ConfigMap created".into()]
+            } else {
+                vec![]
+            }
+        }),
+    );
+    let name = n.clone();
+    w(
+        ApiResource::erase::<PersistentVolumeClaim>(&()),
+        Box::new(move |o| {
+            let mut m = vec![];
+            if o["metadata"]["name"] != name.as_str() {
+                return m;
+            }
+            m.push("PVC created".into());
+            if o["status"]["phase"] == "Bound" {
+                m.push("PVC Bound".into());
+            }
+            m
+        }),
+    );
+    let pv = format!("{ns}-{n}");
+    w(
+        ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolume>(&()),
+        Box::new(move |o| {
+            let mut m = vec![];
+            if o["metadata"]["name"] != pv.as_str() {
+                return m;
+            }
+            m.push("PV created".into());
+            if let Some(phase) = o["status"]["phase"].as_str() {
+                m.push(format!("PV {phase}"));
+            }
+            m
+        }),
+    );
+    tasks
+}
+
+/// The controller's log lines about `ns/name` from `since` on, as `+ms message`.
+fn log_excerpt(log: &Path, ns: &str, name: &str, since: Timestamp) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let needle = format!("{ns}/{name}");
+    text.lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| {
+            let (ts, rest) = l.split_once(' ')?;
+            let ts: Timestamp = ts.parse().ok()?;
+            let ms = ts.as_millisecond() - since.as_millisecond();
+            let rest = rest.replace(&needle, "<rt>");
+            Some(format!("  {ms:>+8} ms {}", rest.trim()))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- figures
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    // Nearest rank.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+fn print_stats(label: &str, pid: u32, before: &ProcStats) -> ProcStats {
+    let now = proc_stats(pid);
+    println!(
+        "  controller {label}: RSS {}, peak (VmHWM) {}, CPU +{} (total {}), helm children CPU +{}",
+        mb(now.rss_kb),
+        mb(now.hwm_kb),
+        secs(now.cpu.saturating_sub(before.cpu)),
+        secs(now.cpu),
+        secs(now.children_cpu.saturating_sub(before.children_cpu)),
+    );
+    now
+}
+
+fn print_metrics(c: &Controller) {
+    let Some((_, body)) = c.http_get("/metrics") else {
+        return;
+    };
+    for line in body.lines() {
+        if [
+            "fluid_reconciles_total",
+            "fluid_reconcile_errors_total",
+            "fluid_reconcile_duration_seconds_sum",
+            "fluid_reconcile_duration_seconds_count",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+        {
+            println!("  /metrics {line}");
+        }
+    }
+}
+
+async fn bench() {
+    let single_runs = env_num("FLUID_RS_BENCH_SINGLE_RUNS", 5) as usize;
+    let pairs = env_num("FLUID_RS_BENCH_PAIRS", 100) as usize;
+    let cycles = env_num("FLUID_RS_BENCH_CYCLES", 1).max(1);
+
+    // The release-built reference plugin and the CRDs from the release-built controller.
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::reference_plugin(),
+        plugins.path().join("reference.so"),
+    )
+    .unwrap();
+    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+        .args(["crds", "--plugin-dir"])
+        .arg(plugins.path())
+        .output()
+        .unwrap();
+    assert!(
+        crds.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crds.stderr)
+    );
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), &crds.stdout).unwrap();
+    kubectl([
+        "apply",
+        "--server-side",
+        "-f",
+        bundle.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    for crd in ["datasets.data.fluid.io", "referenceruntimes.data.fluid.io"] {
+        kubectl([
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=60s",
+        ])
+        .unwrap();
+    }
+
+    let ns = TestNamespace::create("bench-bound").await.unwrap();
+    let client = ns.client();
+    let nsn = ns.name().to_owned();
+    let work = tempfile::tempdir().unwrap();
+    let log = std::env::var_os("FLUID_RS_BENCH_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| work.path().join("controller.log"));
+    let ctrl = Controller::start(plugins.path(), log.clone(), work.path());
+    let pid = ctrl.pid();
+    let ready = Instant::now();
+    while ctrl.http_get("/readyz").map(|r| r.0) != Some(200) {
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "the controller did not become ready; log {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the watches list what there is before the clock starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "apply_to_bound: namespace {nsn}, controller pid {pid}, log {}, {} cores",
+        log.display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut stats = print_stats("idle after start", pid, &ProcStats::default());
+
+    // ------------------------------------------------ one pair at a time
+    println!("\n1 pair (Dataset + ReferenceRuntime, 1 worker), {single_runs} runs:");
+    let mut singles = vec![];
+    let mut singles_ds = vec![];
+    let mut single_children = ChildPeak::default();
+    for run in 0..single_runs {
+        let name = format!("single-{run}");
+        let start: Start = Arc::default();
+        let timeline: Timeline = Arc::default();
+        let watchers = if run == 0 {
+            start_timeline(&client, &nsn, &name, start.clone(), timeline.clone())
+        } else {
+            vec![]
+        };
+        if run == 0 {
+            // Let the watches start before the apply.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let r = apply_and_wait(
+            pid,
+            &client,
+            &nsn,
+            std::slice::from_ref(&name),
+            Some(&*start),
+        )
+        .await;
+        singles.push(r.total);
+        singles_ds.push(r.dataset[0]);
+        single_children.count = single_children.count.max(r.children.count);
+        single_children.rss_kb = single_children.rss_kb.max(r.children.rss_kb);
+        single_children.anon_kb = single_children.anon_kb.max(r.children.anon_kb);
+        println!(
+            "  run {run}: apply -> Dataset and PVC Bound {} (Dataset Bound {}; kubectl apply itself {})",
+            secs(r.total),
+            secs(r.dataset[0]),
+            secs(r.apply)
+        );
+        if run == 0 {
+            // Late milestones (first sync) may come just after Bound.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            for w in watchers {
+                w.abort();
+            }
+            let mut tl = timeline.lock().unwrap().clone();
+            tl.sort_by_key(|(_, d)| *d);
+            println!(
+                "  timeline of run 0 (first seen by a watch, from the start of kubectl apply):"
+            );
+            for (what, d) in &tl {
+                println!("    {:>+8.0} ms  {what}", d.as_secs_f64() * 1000.0);
+            }
+            let wall = start.lock().unwrap().map(|(_, w)| w).unwrap();
+            println!("  controller log for run 0 (ms from the start of kubectl apply):");
+            for line in log_excerpt(&log, &nsn, &name, wall) {
+                println!("  {line}");
+            }
+        }
+        let took = clean(&client, &nsn).await;
+        println!(
+            "  run {run}: cleanup (runtime, then dataset, until PVC/PV gone) {}",
+            secs(took)
+        );
+    }
+    let mut sorted = singles.clone();
+    sorted.sort();
+    singles_ds.sort();
+    println!(
+        "  1 pair, apply -> Dataset and PVC Bound: median {} (min {}, max {})",
+        secs(sorted[sorted.len() / 2]),
+        secs(sorted[0]),
+        secs(*sorted.last().unwrap())
+    );
+    println!(
+        "  1 pair, apply -> Dataset Bound: median {} (min {}, max {})",
+        secs(singles_ds[singles_ds.len() / 2]),
+        secs(singles_ds[0]),
+        secs(*singles_ds.last().unwrap())
+    );
+    println!(
+        "  helm children of the controller at once: up to {}, {} RSS ({} anonymous) in all",
+        single_children.count,
+        mb(single_children.rss_kb),
+        mb(single_children.anon_kb)
+    );
+    stats = print_stats("after the 1-pair runs", pid, &stats);
+
+    // ------------------------------------------------ many pairs at once
+    let mut first = None;
+    for cycle in 0..cycles {
+        println!("\n{pairs} pairs in one kubectl apply (cycle {cycle}):");
+        let names: Vec<String> = (0..pairs).map(|i| format!("many-{cycle}-{i:03}")).collect();
+        let r = apply_and_wait(pid, &client, &nsn, &names, None).await;
+        println!(
+            "  total (apply -> last pair Bound) {}, kubectl apply itself {}",
+            secs(r.total),
+            secs(r.apply)
+        );
+        println!(
+            "  helm children of the controller at once: up to {}, {} RSS ({} anonymous) in all",
+            r.children.count,
+            mb(r.children.rss_kb),
+            mb(r.children.anon_kb)
+        );
+        for (what, d) in [
+            ("Dataset and PVC Bound", &r.per_pair),
+            ("Dataset Bound", &r.dataset),
+        ] {
+            println!(
+                "  per pair apply -> {what}: p50 {}, p90 {}, max {}, min {}",
+                secs(percentile(d, 50.0)),
+                secs(percentile(d, 90.0)),
+                secs(*d.last().unwrap()),
+                secs(d[0]),
+            );
+            // How Bound pairs accumulate over time.
+            let mut curve = BTreeMap::new();
+            for d in d {
+                *curve.entry(d.as_secs() / 5 * 5).or_insert(0) += 1;
+            }
+            let mut acc = 0;
+            let curve: Vec<String> = curve
+                .into_iter()
+                .map(|(s, n)| {
+                    acc += n;
+                    format!("<{}s:{acc}", s + 5)
+                })
+                .collect();
+            println!("    cumulative: {}", curve.join(" "));
+        }
+        stats = print_stats(&format!("after {pairs} pairs Bound"), pid, &stats);
+        print_metrics(&ctrl);
+        let took = clean(&client, &nsn).await;
+        println!("  cleanup of {pairs} pairs {}", secs(took));
+        stats = print_stats(&format!("after cleanup (cycle {cycle})"), pid, &stats);
+        first.get_or_insert(r);
+    }
+    let r = first.unwrap();
+    let end = proc_stats(pid);
+    println!(
+        "\nsummary: 1 pair median {} (Dataset Bound {}); {pairs} pairs (cycle 0) total {}, p50 {}, p90 {}, max {} (Dataset Bound p50 {}, max {}); controller peak RSS {}, RSS at end {}, CPU {} (+ helm children {})",
+        secs(sorted[sorted.len() / 2]),
+        secs(singles_ds[singles_ds.len() / 2]),
+        secs(r.total),
+        secs(percentile(&r.per_pair, 50.0)),
+        secs(percentile(&r.per_pair, 90.0)),
+        secs(*r.per_pair.last().unwrap()),
+        secs(percentile(&r.dataset, 50.0)),
+        secs(*r.dataset.last().unwrap()),
+        mb(end.hwm_kb),
+        mb(end.rss_kb),
+        secs(end.cpu),
+        secs(end.children_cpu),
+    );
+    drop(ctrl);
+    let _ = ns.cleanup().await;
+}
