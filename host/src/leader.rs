@@ -136,6 +136,31 @@ pub async fn hold(client: Client, cfg: LeaseConfig) {
     }
 }
 
+/// Gives the lease up (on a clean shutdown) so a standby takes over at once instead of waiting
+/// for it to expire. Best effort: failures are logged.
+pub async fn release(client: &Client, cfg: &LeaseConfig) {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
+    let Ok(Some(mut lease)) = api.get_opt(&cfg.name).await else {
+        return;
+    };
+    let ours = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        == Some(cfg.identity.as_str());
+    if !ours {
+        return;
+    }
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.holder_identity = None;
+        spec.renew_time = None;
+    }
+    match api.replace(&cfg.name, &PostParams::default(), &lease).await {
+        Ok(_) => tracing::info!(lease = %cfg.name, "released the lease"),
+        Err(e) => tracing::warn!(error = %e, "releasing the lease"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,5 +151,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         let _ = t.await;
     }
     tracing::info!("controllers stopped");
+    if let Some(lease) = &opts.lease {
+        leader::release(&client, lease).await;
+    }
     Ok(())
 }

@@ -32,7 +32,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 ///   `serde_json::Value` (the controller reads group, kind, plural and the storage version
 ///   from it);
 /// - `chart`: the engine's Helm chart as gzipped tarball bytes (`&'static [u8]`, usually
-///   `include_bytes!`), or `&[]` when the engine installs nothing through helm.
+///   `include_bytes!`), or `&[]` when the engine installs nothing through helm;
+/// - optionally `mount_type`: the file system type its fuse mounts (`&str`, e.g. `"JuiceFS"`),
+///   written into the PV for Fluid's CSI plugin; the engine's name when absent.
 #[macro_export]
 macro_rules! export_engine {
     (
@@ -41,13 +43,16 @@ macro_rules! export_engine {
         name: $name:expr,
         version: $version:expr,
         crd: $crd:expr,
-        chart: $chart:expr $(,)?
+        chart: $chart:expr
+        $(, mount_type: $mount_type:expr)? $(,)?
     ) => {
         extern "C" fn __fluid_plugin_info() -> $crate::__abi_stable::std_types::RResult<
             $crate::__abi_stable::std_types::RString,
             $crate::__abi_stable::std_types::RString,
         > {
-            $crate::export::plugin_info::<$engine>($name, $version, || $crd)
+            let mount_type: ::core::option::Option<&str> = ::core::option::Option::None;
+            $(let mount_type = ::core::option::Option::Some($mount_type);)?
+            $crate::export::plugin_info::<$engine>($name, $version, || $crd, mount_type)
         }
         extern "C" fn __fluid_plugin_crd() -> $crate::__abi_stable::std_types::RResult<
             $crate::__abi_stable::std_types::RString,
@@ -127,6 +132,7 @@ pub fn plugin_info<E: Engine>(
     name: &str,
     version: &str,
     crd: impl FnOnce() -> Value,
+    mount_type: Option<&str>,
 ) -> RResult<RString, RString> {
     guarded("info", || {
         let info = PluginInfo {
@@ -139,6 +145,7 @@ pub fn plugin_info<E: Engine>(
                 .iter()
                 .map(|h| (*h).to_owned())
                 .collect(),
+            mount_type: mount_type.map(str::to_owned),
         };
         serde_json::to_string(&info).map_err(|e| e.to_string())
     })

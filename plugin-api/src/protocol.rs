@@ -62,6 +62,10 @@ pub struct PluginInfo {
     pub runtime: RuntimeKind,
     /// The hooks the engine implements itself; every other hook gets the host's default.
     pub hooks: Vec<String>,
+    /// The file system type the engine's fuse mounts (the PV's `mount_type`, which Fluid's CSI
+    /// plugin looks for in `/proc/self/mountinfo`), e.g. `JuiceFS`. Absent: the engine's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_type: Option<String>,
 }
 
 /// The Kubernetes kind of a runtime, e.g. `data.fluid.io/v1alpha1` `JuiceFSRuntime`.

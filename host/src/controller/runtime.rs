@@ -870,7 +870,9 @@ async fn create_volume(
         return Ok(());
     }
     let engine = ctx.engine();
-    let mount = MountInfo::conventional(engine, &mount_type(engine), ns, name);
+    let info = ctx.hooks.plugin.info();
+    let mount_type = info.mount_type.clone().unwrap_or_else(|| info.name.clone());
+    let mount = MountInfo::conventional(engine, &mount_type, ns, name);
     let (pv, pvc) = volume::build(&VolumeInput {
         namespace: ns,
         name,
@@ -880,17 +882,6 @@ async fn create_volume(
     ctx.cluster.apply(ns, pv).await?;
     ctx.cluster.apply(ns, pvc).await?;
     Ok(())
-}
-
-/// Fluid's `mount_type` for an engine: its display name (JuiceFS, Alluxio, ...).
-fn mount_type(engine: &str) -> String {
-    match engine {
-        "juicefs" => "JuiceFS".into(),
-        "alluxio" => "Alluxio".into(),
-        "goosefs" => "GooseFS".into(),
-        "jindo" | "jindofsx" | "jindocache" => "JindoFS".into(),
-        other => other.to_owned(),
-    }
 }
 
 /// Validates, sets up, creates the volume and syncs.
@@ -1262,11 +1253,5 @@ mod tests {
         assert_eq!(RuntimeContext::backoff(0), Duration::from_secs(5));
         assert_eq!(RuntimeContext::backoff(1), Duration::from_secs(10));
         assert_eq!(RuntimeContext::backoff(10), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn mount_types_follow_fluid() {
-        assert_eq!(mount_type("juicefs"), "JuiceFS");
-        assert_eq!(mount_type("vendorfs"), "vendorfs");
     }
 }

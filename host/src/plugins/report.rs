@@ -24,6 +24,8 @@ pub struct PluginReport {
     pub hooks: Vec<String>,
     /// Size of the embedded chart in bytes (0: none).
     pub chart_bytes: usize,
+    /// The file system type written into the PV (the engine's name unless it says).
+    pub mount_type: String,
 }
 
 impl From<&Plugin> for PluginReport {
@@ -38,6 +40,7 @@ impl From<&Plugin> for PluginReport {
             runtime: info.runtime.clone(),
             hooks: info.hooks.clone(),
             chart_bytes: p.chart().len(),
+            mount_type: info.mount_type.clone().unwrap_or_else(|| info.name.clone()),
         }
     }
 }

@@ -458,6 +458,7 @@ export_engine! {
     version: env!("CARGO_PKG_VERSION"),
     crd: fluid_plugin_api::types::crd_json(&juicefs_runtime_crd()),
     chart: include_bytes!(concat!(env!("OUT_DIR"), "/chart.tgz")),
+    mount_type: "JuiceFS",
 }
 
 #[cfg(test)]
