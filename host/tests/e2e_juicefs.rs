@@ -737,35 +737,7 @@ async fn missing_secret(ns: &str) -> Vec<(String, Duration)> {
 async fn juicefs_runtimes_reach_bound_scale_roll_mount_and_go() {
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(common::juicefs_plugin(), plugins.path().join("juicefs.so")).unwrap();
-    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
-        .args(["crds", "--plugin-dir"])
-        .arg(plugins.path())
-        .output()
-        .unwrap();
-    assert!(
-        crds.status.success(),
-        "{}",
-        String::from_utf8_lossy(&crds.stderr)
-    );
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), &crds.stdout).unwrap();
-    kubectl([
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        bundle.path().to_str().unwrap(),
-    ])
-    .unwrap();
-    for crd in ["datasets.data.fluid.io", "juicefsruntimes.data.fluid.io"] {
-        kubectl([
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/{crd}"),
-            "--timeout=60s",
-        ])
-        .unwrap();
-    }
+    common::controller::install_crds(plugins.path());
     let logs = tempfile::tempdir().unwrap();
     let controller = Controller::start(plugins.path(), logs.path().join("controller.log"));
     let (a, b, c) = (

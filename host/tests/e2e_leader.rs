@@ -185,34 +185,7 @@ async fn one_replica_leads_and_the_other_takes_over_when_it_dies() {
         plugins.path().join("reference.so"),
     )
     .unwrap();
-    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
-        .args(["crds", "--plugin-dir"])
-        .arg(plugins.path())
-        .output()
-        .unwrap();
-    assert!(
-        crds.status.success(),
-        "{}",
-        String::from_utf8_lossy(&crds.stderr)
-    );
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), &crds.stdout).unwrap();
-    kubectl([
-        "apply",
-        "--server-side",
-        "-f",
-        bundle.path().to_str().unwrap(),
-    ])
-    .unwrap();
-    for crd in ["datasets.data.fluid.io", "referenceruntimes.data.fluid.io"] {
-        kubectl([
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/{crd}"),
-            "--timeout=60s",
-        ])
-        .unwrap();
-    }
+    common::controller::install_crds(plugins.path());
 
     let test_ns = TestNamespace::create("e2e-leader").await.unwrap();
     let ns = test_ns.name().to_owned();

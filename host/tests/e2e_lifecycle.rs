@@ -8,7 +8,6 @@ use common::controller::Controller;
 
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -458,38 +457,7 @@ async fn the_controller_carries_runtimes_through_fluids_lifecycle() {
     )
     .unwrap();
     std::fs::copy(common::fixture("alpha"), plugins.path().join("alpha.so")).unwrap();
-    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
-        .args(["crds", "--plugin-dir"])
-        .arg(plugins.path())
-        .output()
-        .unwrap();
-    assert!(
-        crds.status.success(),
-        "{}",
-        String::from_utf8_lossy(&crds.stderr)
-    );
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), &crds.stdout).unwrap();
-    kubectl([
-        "apply",
-        "--server-side",
-        "-f",
-        bundle.path().to_str().unwrap(),
-    ])
-    .unwrap();
-    for crd in [
-        "datasets.data.fluid.io",
-        "referenceruntimes.data.fluid.io",
-        "alpharuntimes.fixtures.fluid.io",
-    ] {
-        kubectl([
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/{crd}"),
-            "--timeout=60s",
-        ])
-        .unwrap();
-    }
+    common::controller::install_crds(plugins.path());
 
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("controller.log");

@@ -68,28 +68,7 @@ async fn an_engine_built_out_of_tree_reaches_bound() {
     assert_eq!(info["runtime"]["kind"], "VendorFSRuntime");
     assert_eq!(info["hooks"], serde_json::json!(["transform"]));
 
-    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
-        .args(["crds", "--plugin-dir"])
-        .arg(plugins.path())
-        .output()
-        .unwrap();
-    assert!(crds.status.success());
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), &crds.stdout).unwrap();
-    kubectl([
-        "apply",
-        "--server-side",
-        "-f",
-        bundle.path().to_str().unwrap(),
-    ])
-    .unwrap();
-    kubectl([
-        "wait",
-        "--for=condition=Established",
-        "crd/vendorfsruntimes.vendor.example.com",
-        "--timeout=60s",
-    ])
-    .unwrap();
+    common::controller::install_crds(plugins.path());
 
     let logs = tempfile::tempdir().unwrap();
     let controller = Controller::start(plugins.path(), logs.path().join("controller.log"));

@@ -61,3 +61,32 @@ impl Drop for Controller {
         self.kill();
     }
 }
+
+/// Installs the CRDs as a user does: `fluid-controller crds --plugin-dir DIR | kubectl apply`,
+/// then waits until every one of them is Established.
+pub fn install_crds(plugin_dir: &Path) {
+    let crds = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+        .args(["crds", "--plugin-dir"])
+        .arg(plugin_dir)
+        .output()
+        .expect("run fluid-controller crds");
+    assert!(
+        crds.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crds.stderr)
+    );
+    let bundle = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(bundle.path(), &crds.stdout).expect("write the bundle");
+    let file = bundle.path().to_str().expect("utf-8 temp path");
+    // Other tests and the demo apply the same CRDs: the newest wins.
+    fluid_test_support::kubectl(["apply", "--server-side", "--force-conflicts", "-f", file])
+        .expect("apply the CRDs");
+    fluid_test_support::kubectl([
+        "wait",
+        "--for=condition=Established",
+        "-f",
+        file,
+        "--timeout=60s",
+    ])
+    .expect("CRDs Established");
+}
