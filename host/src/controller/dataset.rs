@@ -4,7 +4,7 @@
 use super::conditions;
 use super::hooks::object_ref;
 use super::volume;
-use crate::services::{Cluster, ClusterError};
+use crate::services::{api_err, Cluster, ClusterError};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use serde_json::{json, Value};
@@ -78,10 +78,6 @@ pub struct DatasetContext {
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct DatasetError(#[from] ClusterError);
-
-fn api_err(what: String) -> impl FnOnce(kube::Error) -> DatasetError {
-    move |source| DatasetError(ClusterError::Api { what, source })
-}
 
 /// One reconcile of one Dataset.
 pub async fn reconcile(

@@ -7,7 +7,7 @@ use super::volume::{self, MountInfo, VolumeInput};
 use super::workloads;
 use super::{dataset_resource, schema, ControllerConfig};
 use crate::lifecycle::{next_step, DatasetView, Observed, RuntimeView, Step, VolumeView};
-use crate::services::{Cluster, ClusterError, Helm, HelmError};
+use crate::services::{api_err, Cluster, ClusterError, Helm, HelmError};
 use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::types::size::human_bytes;
 use fluid_plugin_api::{
@@ -277,10 +277,8 @@ async fn reconcile_inner(
             .runtimes(&ns)
             .get_opt(&name)
             .await
-            .map_err(|e| ClusterError::Api {
-                what: format!("get {ns}/{name}"),
-                source: e,
-            })? {
+            .map_err(api_err(format!("get {ns}/{name}")))?
+        {
             Some(fresh) => runtime = to_value(&fresh),
             None => return Ok(Action::await_change()),
         }
@@ -346,10 +344,7 @@ async fn reconcile_inner(
                 ctx.runtimes(&ns)
                     .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
-                    .map_err(|e| ClusterError::Api {
-                        what: format!("add finalizer to {ns}/{name}"),
-                        source: e,
-                    })?;
+                    .map_err(api_err(format!("add finalizer to {ns}/{name}")))?;
                 None
             }
             Step::Run {
@@ -371,10 +366,8 @@ async fn reconcile_inner(
             .runtimes(&ns)
             .get_opt(&name)
             .await
-            .map_err(|e| ClusterError::Api {
-                what: format!("get {ns}/{name}"),
-                source: e,
-            })? {
+            .map_err(api_err(format!("get {ns}/{name}")))?
+        {
             Some(o) => to_value(&o),
             None => return Ok(Action::await_change()),
         };
@@ -484,10 +477,7 @@ async fn adopt(
         ctx.datasets(ns)
             .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| ClusterError::Api {
-                what: format!("claim dataset {ns}/{name}"),
-                source: e,
-            })?;
+            .map_err(api_err(format!("claim dataset {ns}/{name}")))?;
     }
     let mut owners = runtime["metadata"]["ownerReferences"]
         .as_array()
@@ -502,10 +492,7 @@ async fn adopt(
     ctx.runtimes(ns)
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| ClusterError::Api {
-            what: format!("label runtime {ns}/{name}"),
-            source: e,
-        })?;
+        .map_err(api_err(format!("label runtime {ns}/{name}")))?;
     set_runtime_condition(
         ctx,
         runtime,
@@ -846,10 +833,7 @@ async fn scale_workers(
     let patch = json!({"spec": {"replicas": want}});
     api.patch_scale(&sts_name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| ClusterError::Api {
-            what: format!("scale {ns}/{sts_name}"),
-            source: e,
-        })?;
+        .map_err(api_err(format!("scale {ns}/{sts_name}")))?;
     Ok(Some((have, want)))
 }
 
@@ -1194,10 +1178,7 @@ async fn teardown(
             ctx.datasets(ns)
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
-                .map_err(|e| ClusterError::Api {
-                    what: format!("release dataset {ns}/{name}"),
-                    source: e,
-                })?;
+                .map_err(api_err(format!("release dataset {ns}/{name}")))?;
         }
     }
     let finalizer = ctx.finalizer();

@@ -42,7 +42,8 @@ pub struct Cluster {
     recorder: Recorder,
 }
 
-fn api_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterError {
+/// Wraps a client error with what was being attempted.
+pub fn api_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterError {
     let what = what.into();
     move |source| ClusterError::Api { what, source }
 }

@@ -8,6 +8,6 @@ mod cluster;
 mod helm;
 mod scope;
 
-pub use cluster::{Cluster, ClusterError};
+pub use cluster::{api_err, Cluster, ClusterError};
 pub use helm::{Helm, HelmError};
 pub use scope::ScopedServices;
