@@ -310,22 +310,13 @@ async fn reconcile_inner(
             }
             Step::Refuse { bound_to } => {
                 let message = format!("dataset {ns}/{name} is already bound to runtime {bound_to}; this runtime will not be set up");
-                if set_runtime_condition(
-                    ctx,
-                    &runtime,
-                    &ns,
-                    &name,
-                    types::DATASET_BOUND,
-                    false,
-                    "DatasetBoundToAnotherRuntime",
-                    &message,
-                )
-                .await?
-                {
-                    ctx.cluster
-                        .event(&object_ref(&runtime), true, "ErrorProcessRuntime", &message)
-                        .await;
-                }
+                let blocked = Blocked {
+                    condition: types::DATASET_BOUND,
+                    reason: "DatasetBoundToAnotherRuntime",
+                    event_reason: "ErrorProcessRuntime",
+                    warning: true,
+                };
+                report_blocked(ctx, &runtime, &ns, &name, blocked, &message).await?;
                 return Ok(Action::await_change());
             }
             Step::Adopt => {
@@ -405,6 +396,47 @@ async fn set_runtime_condition(
     }
     patch_runtime_status(ctx, runtime, ns, name, json!({"conditions": conds})).await?;
     Ok(true)
+}
+
+/// What keeps a runtime from progressing: a False condition, and an Event when the condition
+/// newly says so (not on every retry).
+struct Blocked<'a> {
+    condition: &'a str,
+    reason: &'a str,
+    event_reason: &'a str,
+    warning: bool,
+}
+
+async fn report_blocked(
+    ctx: &RuntimeContext,
+    runtime: &Value,
+    ns: &str,
+    name: &str,
+    blocked: Blocked<'_>,
+    message: &str,
+) -> Result<(), ReconcileError> {
+    let changed = set_runtime_condition(
+        ctx,
+        runtime,
+        ns,
+        name,
+        blocked.condition,
+        false,
+        blocked.reason,
+        message,
+    )
+    .await?;
+    if changed {
+        ctx.cluster
+            .event(
+                &object_ref(runtime),
+                blocked.warning,
+                blocked.event_reason,
+                message,
+            )
+            .await;
+    }
+    Ok(())
 }
 
 async fn patch_runtime_status(
@@ -890,27 +922,13 @@ async fn run(
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        if set_runtime_condition(
-            ctx,
-            runtime,
-            ns,
-            name,
-            types::VALIDATED,
-            false,
-            "InvalidSpec",
-            &message,
-        )
-        .await?
-        {
-            ctx.cluster
-                .event(
-                    &object_ref(runtime),
-                    true,
-                    "ErrorValidateSpecFields",
-                    &message,
-                )
-                .await;
-        }
+        let blocked = Blocked {
+            condition: types::VALIDATED,
+            reason: "InvalidSpec",
+            event_reason: "ErrorValidateSpecFields",
+            warning: true,
+        };
+        report_blocked(ctx, runtime, ns, name, blocked, &message).await?;
         // A fix may come from an object this controller does not watch (a Secret the spec
         // names): check again after a while, as Fluid does (20 s).
         return Ok(Action::requeue(Duration::from_secs(20)));
@@ -1116,22 +1134,13 @@ async fn delete_volume(
         let pod = pod["metadata"]["name"].as_str().unwrap_or_default();
         let message =
             format!("waiting for pod {pod} to stop using the volume {name} before deleting it");
-        if set_runtime_condition(
-            ctx,
-            runtime,
-            ns,
-            name,
-            types::RECONCILED,
-            false,
-            "VolumeInUse",
-            &message,
-        )
-        .await?
-        {
-            ctx.cluster
-                .event(&object_ref(runtime), false, "VolumeInUse", &message)
-                .await;
-        }
+        let blocked = Blocked {
+            condition: types::RECONCILED,
+            reason: "VolumeInUse",
+            event_reason: "VolumeInUse",
+            warning: false,
+        };
+        report_blocked(ctx, runtime, ns, name, blocked, &message).await?;
         // Pods are not watched by this controller: poll, as Fluid does.
         return Ok(Some(Action::requeue(Duration::from_secs(10))));
     }
