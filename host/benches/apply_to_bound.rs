@@ -214,27 +214,6 @@ impl Drop for Controller {
 
 // ---------------------------------------------------------------- the objects
 
-fn pair(name: &str) -> String {
-    format!(
-        "apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata:
-  name: {name}
-spec:
-  mounts:
-    - mountPoint: local:///mnt/data
-      name: data
----
-apiVersion: data.fluid.io/v1alpha1
-kind: ReferenceRuntime
-metadata:
-  name: {name}
-spec:
-  replicas: 1
-"
-    )
-}
-
 fn runtime_resource() -> ApiResource {
     ApiResource {
         group: "data.fluid.io".into(),
@@ -288,7 +267,10 @@ async fn apply_and_wait(
     t0: Option<&Mutex<Option<(Instant, Timestamp)>>>,
 ) -> RunResult {
     let file = tempfile::NamedTempFile::new().unwrap();
-    let yaml: Vec<String> = names.iter().map(|n| pair(n)).collect();
+    let yaml: Vec<String> = names
+        .iter()
+        .map(|n| common::objects::reference_pair(n, 1))
+        .collect();
     std::fs::write(file.path(), yaml.join("---\n")).unwrap();
     let datasets = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &dataset_resource());
     let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);

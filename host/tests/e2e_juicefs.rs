@@ -20,14 +20,13 @@
 mod common;
 
 use common::controller::Controller;
+use common::objects::{get, WAIT};
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(180);
 
 fn apply(ns: &str, docs: &[Value]) {
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -37,12 +36,6 @@ fn apply(ns: &str, docs: &[Value]) {
         .collect();
     std::fs::write(file.path(), text).unwrap();
     kubectl(["apply", "-n", ns, "-f", file.path().to_str().unwrap()]).unwrap();
-}
-
-fn get(ns: &str, what: &str) -> Option<Value> {
-    kubectl(["get", "-n", ns, what, "-o", "json"])
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
 }
 
 fn sample() -> Vec<Value> {
@@ -55,23 +48,7 @@ fn sample() -> Vec<Value> {
 }
 
 async fn wait_bound(ns: &str, name: &str) {
-    wait_until(
-        &format!("dataset {ns}/{name} Bound with its PVC Bound"),
-        WAIT,
-        || async {
-            let ds = get(ns, &format!("dataset/{name}")).ok_or("no dataset".to_owned())?;
-            let pvc = get(ns, &format!("pvc/{name}")).ok_or("no pvc yet".to_owned())?;
-            match (
-                ds["status"]["phase"].as_str(),
-                pvc["status"]["phase"].as_str(),
-            ) {
-                (Some("Bound"), Some("Bound")) => Ok(()),
-                (d, p) => Err(format!("dataset {d:?}, pvc {p:?}")),
-            }
-        },
-    )
-    .await
-    .unwrap();
+    common::objects::wait_bound(ns, name).await.unwrap();
 }
 
 async fn wait_gone(ns: &str, name: &str) {

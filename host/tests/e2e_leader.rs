@@ -5,15 +5,14 @@
 
 mod common;
 
+use common::objects::{apply, get, reference_pair, wait_bound, WAIT};
 use fluid_test_support::{kubeconfig_path, kubectl, tool_path, wait_until, TestNamespace};
-use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(180);
-/// The Lease lasts 15 s and a standby retries every 5 s: generous on a loaded machine.
+/// The Lease lasts 15 s and a standby retries every 2 s: generous on a loaded machine.
 const TAKEOVER: Duration = Duration::from_secs(90);
 const LEASE: &str = "fluid-controller";
 
@@ -107,64 +106,12 @@ impl Drop for Replica {
     }
 }
 
-fn apply(ns: &str, yaml: &str) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), yaml).unwrap();
-    kubectl(["apply", "-n", ns, "-f", file.path().to_str().unwrap()]).unwrap();
-}
-
-fn get(ns: &str, what: &str) -> Option<Value> {
-    kubectl(["get", "-n", ns, what, "-o", "json"])
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-}
-
-fn pair(name: &str) -> String {
-    format!(
-        "apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata:
-  name: {name}
-spec:
-  mounts:
-    - mountPoint: local:///mnt/data
-      name: data
----
-apiVersion: data.fluid.io/v1alpha1
-kind: ReferenceRuntime
-metadata:
-  name: {name}
-spec:
-  replicas: 1
-"
-    )
-}
-
 /// The Lease's `spec.holderIdentity`, if the Lease exists and names one.
 fn holder(ns: &str) -> Option<String> {
     get(ns, &format!("lease/{LEASE}"))?["spec"]["holderIdentity"]
         .as_str()
         .filter(|h| !h.is_empty())
         .map(str::to_owned)
-}
-
-async fn wait_bound(ns: &str, name: &str) -> fluid_test_support::Result<()> {
-    wait_until(
-        &format!("dataset {ns}/{name} Bound with its PVC Bound"),
-        WAIT,
-        || async {
-            let ds = get(ns, &format!("dataset/{name}")).ok_or_else(|| "no dataset".to_owned())?;
-            let pvc = get(ns, &format!("pvc/{name}")).ok_or_else(|| "no pvc yet".to_owned())?;
-            match (
-                ds["status"]["phase"].as_str(),
-                pvc["status"]["phase"].as_str(),
-            ) {
-                (Some("Bound"), Some("Bound")) => Ok(()),
-                (d, p) => Err(format!("dataset {d:?}, pvc {p:?}")),
-            }
-        },
-    )
-    .await
 }
 
 async fn wait_ready(r: &Replica) -> fluid_test_support::Result<()> {
@@ -241,7 +188,7 @@ async fn one_replica_leads_and_the_other_takes_over_when_it_dies() {
     }
 
     // The leader carries a pair to Bound; the lease stays with it.
-    apply(&ns, &pair("before"));
+    apply(&ns, &reference_pair("before", 1));
     wait_bound(&ns, "before")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", dump(&replicas)));
@@ -289,7 +236,7 @@ async fn one_replica_leads_and_the_other_takes_over_when_it_dies() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", dump(&replicas)));
 
-    apply(&ns, &pair("after"));
+    apply(&ns, &reference_pair("after", 1));
     wait_bound(&ns, "after")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", dump(&replicas)));

@@ -5,45 +5,11 @@
 mod common;
 
 use common::controller::Controller;
+use common::objects::{apply, get, reference_pair, wait_bound, WAIT};
 
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde_json::Value;
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(180);
-
-fn apply(ns: &str, yaml: &str) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), yaml).unwrap();
-    kubectl(["apply", "-n", ns, "-f", file.path().to_str().unwrap()]).unwrap();
-}
-
-fn get(ns: &str, what: &str) -> Option<Value> {
-    kubectl(["get", "-n", ns, what, "-o", "json"])
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-}
-
-fn pair(name: &str, replicas: i32) -> String {
-    format!(
-        "apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata:
-  name: {name}
-spec:
-  mounts:
-    - mountPoint: local:///mnt/data
-      name: data
----
-apiVersion: data.fluid.io/v1alpha1
-kind: ReferenceRuntime
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-"
-    )
-}
 
 fn condition(object: &Value, kind: &str) -> Option<Value> {
     object["status"]["conditions"]
@@ -53,29 +19,10 @@ fn condition(object: &Value, kind: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn wait_bound(ns: &str, name: &str) -> fluid_test_support::Result<()> {
-    wait_until(
-        &format!("dataset {ns}/{name} Bound with its PVC Bound"),
-        WAIT,
-        || async {
-            let ds = get(ns, &format!("dataset/{name}")).ok_or_else(|| "no dataset".to_owned())?;
-            let pvc = get(ns, &format!("pvc/{name}")).ok_or_else(|| "no pvc yet".to_owned())?;
-            match (
-                ds["status"]["phase"].as_str(),
-                pvc["status"]["phase"].as_str(),
-            ) {
-                (Some("Bound"), Some("Bound")) => Ok(()),
-                (d, p) => Err(format!("dataset {d:?}, pvc {p:?}")),
-            }
-        },
-    )
-    .await
-}
-
 /// Dataset + runtime go to Bound; the columns are filled in; spec changes and scaling are
 /// followed; deletion removes everything and returns the Dataset to NotBound.
 async fn bound_then_deleted(ns: &str) {
-    apply(ns, &pair("demo", 1));
+    apply(ns, &reference_pair("demo", 1));
     wait_bound(ns, "demo").await.unwrap();
 
     let datasets = kubectl(["get", "dataset", "-n", ns]).unwrap();
@@ -186,7 +133,7 @@ async fn bound_then_deleted(ns: &str) {
 
 /// A second runtime (another engine) for a bound Dataset is refused with a clear condition.
 async fn second_runtime_refused(ns: &str) {
-    apply(ns, &pair("shared", 1));
+    apply(ns, &reference_pair("shared", 1));
     wait_bound(ns, "shared").await.unwrap();
     apply(ns, "apiVersion: fixtures.fluid.io/v1alpha1\nkind: AlphaRuntime\nmetadata:\n  name: shared\nspec: {}\n");
     let c = wait_until("the second runtime to be refused", WAIT, || async {
@@ -226,7 +173,7 @@ async fn invalid_spec(ns: &str) {
         ns,
         &format!(
             "{}  worker:\n    options:\n      \"bad key!\": x\n",
-            pair("bad", 1)
+            reference_pair("bad", 1)
         ),
     );
     let c = wait_until("the Validated condition", WAIT, || async {
@@ -353,7 +300,7 @@ spec: {panicIn: validate}
 
 /// Deleting a Dataset whose PVC a pod mounts waits for the pod.
 async fn dataset_deletion_waits_for_pods(ns: &str) {
-    apply(ns, &pair("used", 1));
+    apply(ns, &reference_pair("used", 1));
     wait_bound(ns, "used").await.unwrap();
     apply(
         ns,
@@ -492,7 +439,7 @@ async fn the_controller_carries_runtimes_through_fluids_lifecycle() {
     // Killed in the middle of setup and started again: the same objects, none duplicated.
     let e = TestNamespace::create("e2e-restart").await.unwrap();
     let ns = e.name().to_owned();
-    apply(&ns, &pair("again", 2));
+    apply(&ns, &reference_pair("again", 2));
     wait_until("setup to have started", WAIT, || async {
         get(&ns, "statefulset/again-worker")
             .map(|_| ())

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod controller;
+pub mod objects;
 
 use fluid_plugin_api::protocol::{HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;

@@ -1,0 +1,71 @@
+//! Objects the end-to-end tests and benchmarks create and wait for.
+
+use fluid_test_support::{kubectl, wait_until};
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long an end-to-end step may take.
+pub const WAIT: Duration = Duration::from_secs(180);
+
+/// `kubectl apply` of YAML documents into a namespace.
+pub fn apply(ns: &str, yaml: &str) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), yaml).expect("write manifests");
+    kubectl([
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        file.path().to_str().expect("utf-8 path"),
+    ])
+    .expect("kubectl apply");
+}
+
+/// An object as JSON (`what` is `kind/name`), or `None` when absent.
+pub fn get(ns: &str, what: &str) -> Option<Value> {
+    kubectl(["get", "-n", ns, what, "-o", "json"])
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
+/// A Dataset and a ReferenceRuntime of the same name.
+pub fn reference_pair(name: &str, replicas: i32) -> String {
+    format!(
+        "apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: {name}
+spec:
+  mounts:
+    - mountPoint: local:///mnt/data
+      name: data
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: ReferenceRuntime
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+"
+    )
+}
+
+/// Waits until the Dataset `name` and its PVC are both Bound.
+pub async fn wait_bound(ns: &str, name: &str) -> fluid_test_support::Result<()> {
+    wait_until(
+        &format!("dataset {ns}/{name} Bound with its PVC Bound"),
+        WAIT,
+        || async {
+            let ds = get(ns, &format!("dataset/{name}")).ok_or_else(|| "no dataset".to_owned())?;
+            let pvc = get(ns, &format!("pvc/{name}")).ok_or_else(|| "no pvc yet".to_owned())?;
+            match (
+                ds["status"]["phase"].as_str(),
+                pvc["status"]["phase"].as_str(),
+            ) {
+                (Some("Bound"), Some("Bound")) => Ok(()),
+                (d, p) => Err(format!("dataset {d:?}, pvc {p:?}")),
+            }
+        },
+    )
+    .await
+}
