@@ -1,10 +1,17 @@
-//! The controllers: one runtime controller per loaded plugin, and the Dataset controller.
+//! The controllers: one runtime controller per loaded plugin, and the Dataset controller,
+//! reading from shared watch caches and writing each status once per pass.
 
+pub mod caches;
 pub mod conditions;
 pub mod dataset;
+pub mod finalizer;
 pub mod hooks;
+pub mod names;
 pub mod runtime;
 pub mod schema;
+pub mod status;
+pub mod triggers;
+pub mod unserved;
 pub mod volume;
 pub mod workloads;
 

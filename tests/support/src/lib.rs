@@ -230,6 +230,10 @@ where
     let kubeconfig = kubeconfig_path()?;
     let mut command = Command::new(&tool);
     command.args(args).env("KUBECONFIG", &kubeconfig);
+    if name == "helm" && std::env::var_os("HELM_DRIVER").is_none() {
+        // Where fluid-rs keeps its release records (as Fluid does), so tests see its releases.
+        command.env("HELM_DRIVER", "configmap");
+    }
     let shown = format!("{command:?}");
     let output = command
         .stdin(Stdio::null())
@@ -328,8 +332,11 @@ impl TestNamespace {
     /// Creates `<prefix>-<unique suffix>` and waits until its `default` ServiceAccount exists
     /// (pods are refused before that).
     pub async fn create(prefix: &str) -> Result<Self> {
+        Self::create_exact(unique_name(prefix)).await
+    }
+
+    async fn create_exact(name: String) -> Result<Self> {
         let client = client().await?;
-        let name = unique_name(prefix);
 
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({
@@ -356,6 +363,12 @@ impl TestNamespace {
         )
         .await?;
         Ok(this)
+    }
+
+    /// Creates the namespace `name` (a test picks it when the name itself matters), as
+    /// [`TestNamespace::create`] does.
+    pub async fn create_named(name: &str) -> Result<Self> {
+        Self::create_exact(name.to_owned()).await
     }
 
     /// Name of the namespace.
