@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::controller::{install_crds, Controller};
-use common::objects::{apply, get, reference_pair, wait_bound, WAIT};
+use common::controller::Controller;
+use common::objects::{apply, condition, get, reference_pair, wait_bound, WAIT};
 use fluid_test_support::{kubectl, tool_path, unique_name, wait_until, TestNamespace};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn condition(object: &Value, kind: &str) -> Option<Value> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
-        .cloned()
-}
 
 /// Waits until the runtime `kind/name` has condition `ctype` False with `reason`.
 async fn wait_condition(ns: &str, what: &str, ctype: &str, reason: &str) -> Value {
@@ -454,13 +446,7 @@ exec "{real}" "$@"
 
 #[tokio::test]
 async fn hardening() {
-    let plugins = common::plugin_dir(&[]);
-    std::fs::copy(
-        common::reference_plugin(),
-        plugins.path().join("reference.so"),
-    )
-    .unwrap();
-    install_crds(plugins.path());
+    let plugins = common::reference_plugins();
     let crd = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(crd.path(), GHOST_CRD).unwrap();
     kubectl(["apply", "-f", crd.path().to_str().unwrap()]).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::controller::{install_crds, Controller};
+use common::controller::Controller;
 use common::objects::{apply, get, reference_pair, wait_bound, WAIT};
 use fluid_test_support::{kubeconfig_path, unique_name, wait_until, TestNamespace};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,13 +66,7 @@ impl Proxy {
 
 #[tokio::test]
 async fn watches_resume_within_seconds_after_an_outage() {
-    let plugins = common::plugin_dir(&[]);
-    std::fs::copy(
-        common::reference_plugin(),
-        plugins.path().join("reference.so"),
-    )
-    .unwrap();
-    install_crds(plugins.path());
+    let plugins = common::reference_plugins();
 
     let admin = std::fs::read_to_string(kubeconfig_path().unwrap()).unwrap();
     let server = admin

@@ -5,7 +5,7 @@
 mod common;
 
 use common::apiserver::{measured_kubeconfig, requests};
-use common::controller::{install_crds, Controller};
+use common::controller::Controller;
 use common::objects::{apply, get, reference_pair, wait_bound, WAIT};
 use fluid_test_support::{kubectl, unique_name, wait_until, TestNamespace};
 use std::time::Duration;
@@ -15,13 +15,7 @@ const SYNC: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn idle_runtimes_and_waiting_deletions_make_no_requests() {
-    let plugins = common::plugin_dir(&[]);
-    std::fs::copy(
-        common::reference_plugin(),
-        plugins.path().join("reference.so"),
-    )
-    .unwrap();
-    install_crds(plugins.path());
+    let plugins = common::reference_plugins();
     let kubeconfig = measured_kubeconfig();
     let log = std::env::temp_dir().join(format!("{}.log", unique_name("e2e-requests")));
     let mut controller = Controller::start_as(plugins.path(), log, &kubeconfig, &[]);

@@ -93,6 +93,15 @@ pub fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// A plugin directory with the reference engine, its CRDs installed in the test cluster.
+pub fn reference_plugins() -> tempfile::TempDir {
+    let dir = plugin_dir(&[]);
+    std::fs::copy(reference_plugin(), dir.path().join("reference.so"))
+        .expect("copy the reference plugin");
+    controller::install_crds(dir.path());
+    dir
+}
+
 /// A hook request for a runtime named `name` in namespace `ns`.
 pub fn request(name: &str, input: Value) -> HookRequest {
     HookRequest {

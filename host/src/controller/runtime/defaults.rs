@@ -11,7 +11,7 @@ use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::RuntimeStatusReport;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, Patch, PatchParams};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The workloads the release holds: as recorded from the rendered chart, else Fluid's names
 /// (`<name>-worker`, the only one an engine must have by convention).
@@ -113,14 +113,7 @@ pub fn worker_selector(pass: &Pass<'_>) -> Option<String> {
 /// returns whether the runtime is ready.
 pub async fn runtime_status(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> {
     let report = match pass
-        .ctx
-        .hooks
-        .call_as::<RuntimeStatusReport>(
-            Hook::CheckAndUpdateRuntimeStatus,
-            &pass.runtime_json,
-            pass.dataset_json.as_ref(),
-            Value::Null,
-        )
+        .hook_as::<RuntimeStatusReport>(Hook::CheckAndUpdateRuntimeStatus)
         .await?
     {
         Some(r) => r,

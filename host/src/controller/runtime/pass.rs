@@ -8,10 +8,12 @@ use crate::controller::names;
 use crate::controller::status::StatusDraft;
 use crate::controller::{finalizer, volume as pv};
 use crate::lifecycle::{next_step, Claim, DatasetView, Observed, RuntimeView, Step, VolumeView};
+use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::types::Dataset;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,6 +173,30 @@ impl<'a> Pass<'a> {
             &self.ns,
             &self.ctx.caches.dataset_kind,
         )
+    }
+
+    /// Runs `hook` with the pass's runtime and Dataset; `None` when the engine leaves it to
+    /// the host's default.
+    pub async fn hook(&self, hook: Hook) -> Result<Option<Value>, ReconcileError> {
+        let ds = self.dataset_json.as_ref();
+        Ok(self
+            .ctx
+            .hooks
+            .call(hook, &self.runtime_json, ds, Value::Null)
+            .await?)
+    }
+
+    /// Runs `hook` and reads its output as `T`.
+    pub async fn hook_as<T: DeserializeOwned>(
+        &self,
+        hook: Hook,
+    ) -> Result<Option<T>, ReconcileError> {
+        let ds = self.dataset_json.as_ref();
+        Ok(self
+            .ctx
+            .hooks
+            .call_as(hook, &self.runtime_json, ds, Value::Null)
+            .await?)
     }
 
     /// Everything the lifecycle decides from.

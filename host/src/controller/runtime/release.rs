@@ -76,17 +76,7 @@ pub fn merge(base: &mut Value, overlay: Value) {
 /// The chart values: the host's, overlaid with the engine's `transform`.
 pub async fn values(pass: &Pass<'_>) -> Result<Value, ReconcileError> {
     let mut values = host_values(pass);
-    if let Some(engine_values) = pass
-        .ctx
-        .hooks
-        .call(
-            Hook::Transform,
-            &pass.runtime_json,
-            pass.dataset_json.as_ref(),
-            Value::Null,
-        )
-        .await?
-    {
+    if let Some(engine_values) = pass.hook(Hook::Transform).await? {
         merge(&mut values, engine_values);
     }
     Ok(values)

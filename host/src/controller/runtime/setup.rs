@@ -24,19 +24,12 @@ pub(super) enum Progress {
 
 /// Runs the setup sequence.
 pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileError> {
-    let h = pass.ctx.hooks.clone();
-    let (rt, ds) = (pass.runtime_json.clone(), pass.dataset_json.clone());
-    let ds = ds.as_ref();
     // The host's master check is the release's state in the cache: cheap, so always asked.
-    let should_master = h
-        .call_as::<bool>(Hook::ShouldSetupMaster, &rt, ds, Value::Null)
+    let should_master = pass
+        .hook_as::<bool>(Hook::ShouldSetupMaster)
         .await?
         .unwrap_or(true);
-    if should_master
-        && h.call(Hook::SetupMaster, &rt, ds, Value::Null)
-            .await?
-            .is_none()
-    {
+    if should_master && pass.hook(Hook::SetupMaster).await?.is_none() {
         match release::ensure(pass).await? {
             Ensured::Refused => return Ok(Progress::Waiting),
             Ensured::Busy(secs) => {
@@ -47,10 +40,7 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
             Ensured::Current | Ensured::Installed | Ensured::Upgraded => {}
         }
     }
-    let master_ready = match h
-        .call_as::<bool>(Hook::CheckMasterReady, &rt, ds, Value::Null)
-        .await?
-    {
+    let master_ready = match pass.hook_as::<bool>(Hook::CheckMasterReady).await? {
         Some(b) => b,
         None => defaults::master_ready(pass),
     };
@@ -61,16 +51,14 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
             "the engine's master is not ready yet",
         ));
     }
-    if h.call_as::<bool>(Hook::ShouldCheckUfs, &rt, ds, Value::Null)
+    if pass
+        .hook_as::<bool>(Hook::ShouldCheckUfs)
         .await?
         .unwrap_or(false)
     {
-        h.call(Hook::PrepareUfs, &rt, ds, Value::Null).await?;
+        pass.hook(Hook::PrepareUfs).await?;
     }
-    let should_workers = match h
-        .call_as::<bool>(Hook::ShouldSetupWorkers, &rt, ds, Value::Null)
-        .await?
-    {
+    let should_workers = match pass.hook_as::<bool>(Hook::ShouldSetupWorkers).await? {
         Some(b) => b,
         None => pass
             .status
@@ -79,17 +67,10 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
             .unwrap_or_default()
             .is_empty(),
     };
-    if should_workers
-        && h.call(Hook::SetupWorkers, &rt, ds, Value::Null)
-            .await?
-            .is_none()
-    {
+    if should_workers && pass.hook(Hook::SetupWorkers).await?.is_none() {
         defaults::scale_workers(pass).await?;
     }
-    let workers = match h
-        .call_as::<bool>(Hook::CheckWorkersReady, &rt, ds, Value::Null)
-        .await?
-    {
+    let workers = match pass.hook_as::<bool>(Hook::CheckWorkersReady).await? {
         Some(true) => Ok(()),
         Some(false) => Err("the engine reports its workers not ready".to_owned()),
         None => defaults::workloads_ready(pass),

@@ -12,14 +12,7 @@ use fluid_plugin_api::{CacheReport, HealthReport, MetadataReport};
 use serde_json::Value;
 
 pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
-    let h = pass.ctx.hooks.clone();
-    let (rt, ds) = (pass.runtime_json.clone(), pass.dataset_json.clone());
-    let ds = ds.as_ref();
-
-    if let Some(m) = h
-        .call_as::<MetadataReport>(Hook::SyncMetadata, &rt, ds, Value::Null)
-        .await?
-    {
+    if let Some(m) = pass.hook_as::<MetadataReport>(Hook::SyncMetadata).await? {
         let d = &mut pass.dataset_status;
         if m.calculating {
             d.set("ufsTotal", "[Calculating]");
@@ -34,10 +27,7 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         }
     }
 
-    if h.call(Hook::SyncReplicas, &rt, ds, Value::Null)
-        .await?
-        .is_none()
-    {
+    if pass.hook(Hook::SyncReplicas).await?.is_none() {
         if let Some((have, want)) = defaults::scale_workers(pass).await? {
             let (kind, verb) = if want > have {
                 ("WorkersScaledOut", "out")
@@ -56,11 +46,7 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
     }
 
     let mut release_ok = true;
-    if h.call(Hook::SyncRuntime, &rt, ds, Value::Null)
-        .await?
-        .is_none()
-        && !pass.ctx.hooks.plugin.chart().is_empty()
-    {
+    if pass.hook(Hook::SyncRuntime).await?.is_none() && !pass.ctx.hooks.plugin.chart().is_empty() {
         match release::ensure(pass).await? {
             Ensured::Current | Ensured::Busy(_) => {}
             Ensured::Upgraded => pass.event(
@@ -77,8 +63,8 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         }
     }
 
-    let health = h
-        .call_as::<HealthReport>(Hook::CheckRuntimeHealthy, &rt, ds, Value::Null)
+    let health = pass
+        .hook_as::<HealthReport>(Hook::CheckRuntimeHealthy)
         .await?;
     let ready = defaults::runtime_status(pass).await?;
     let healthy = release_ok && health.map(|r| r.healthy).unwrap_or(ready);
@@ -87,8 +73,8 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         pass.dataset_status.set("phase", phase);
     }
 
-    let cache = match h
-        .call_as::<CacheReport>(Hook::UpdateCacheOfDataset, &rt, ds, Value::Null)
+    let cache = match pass
+        .hook_as::<CacheReport>(Hook::UpdateCacheOfDataset)
         .await?
     {
         Some(c) => Some(serde_json::to_value(c.cache_states).unwrap_or(Value::Null)),
@@ -97,20 +83,17 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
     if let Some(states) = cache {
         pass.dataset_status.set("cacheStates", states);
     }
-    if let Some(report) = h
-        .call(Hook::UpdateDatasetStatus, &rt, ds, Value::Null)
-        .await?
-    {
+    if let Some(report) = pass.hook(Hook::UpdateDatasetStatus).await? {
         if let Some(status) = report.get("status").filter(|s| s.is_object()) {
             pass.dataset_status.set_all(status);
         }
     }
-    if h.call_as::<bool>(Hook::ShouldUpdateUfs, &rt, ds, Value::Null)
+    if pass
+        .hook_as::<bool>(Hook::ShouldUpdateUfs)
         .await?
         .unwrap_or(false)
     {
-        h.call(Hook::UpdateOnUfsChange, &rt, ds, Value::Null)
-            .await?;
+        pass.hook(Hook::UpdateOnUfsChange).await?;
     }
     pass.status.condition(&Condition {
         kind: types::RECONCILED,

@@ -11,7 +11,6 @@ use crate::controller::status::StatusDraft;
 use crate::controller::{dataset, finalizer, names};
 use fluid_plugin_api::protocol::Hook;
 use kube::runtime::controller::Action;
-use serde_json::Value;
 use std::time::Duration;
 
 /// A safety net while waiting on other objects during deletion: their watch events normally
@@ -20,18 +19,7 @@ const DELETION_RECHECK: Duration = Duration::from_secs(30);
 
 /// Deletion, first step: the volume, once no pod uses the claim.
 pub(super) async fn delete_volume(pass: &mut Pass<'_>) -> Result<Action, ReconcileError> {
-    if pass
-        .ctx
-        .hooks
-        .call(
-            Hook::DeleteVolume,
-            &pass.runtime_json,
-            pass.dataset_json.as_ref(),
-            Value::Null,
-        )
-        .await?
-        .is_some()
-    {
+    if pass.hook(Hook::DeleteVolume).await?.is_some() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let users = pass.ctx.caches.claims.users(&pass.ns, &pass.name);
@@ -63,17 +51,7 @@ pub(super) async fn teardown(
 ) -> Result<Action, ReconcileError> {
     let has_chart = !pass.ctx.hooks.plugin.chart().is_empty();
     if uninstall || !has_chart {
-        let handled = pass
-            .ctx
-            .hooks
-            .call(
-                Hook::Shutdown,
-                &pass.runtime_json,
-                pass.dataset_json.as_ref(),
-                Value::Null,
-            )
-            .await?
-            .is_some();
+        let handled = pass.hook(Hook::Shutdown).await?.is_some();
         if !handled && uninstall {
             pass.ctx.helm.uninstall(&pass.ns, &pass.name).await?;
         }

@@ -10,7 +10,6 @@ use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
 use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::{FieldError, Validation};
-use serde_json::Value;
 
 /// The host's checks of a runtime's name: helm's release-name limit when the engine's chart
 /// is installed by the host.
@@ -52,14 +51,7 @@ pub(super) async fn validate(pass: &mut Pass<'_>) -> Result<bool, ReconcileError
     }
     let mut errors = host_problems(&pass.name, !pass.ctx.hooks.plugin.chart().is_empty());
     let validation = if errors.is_empty() {
-        pass.ctx
-            .hooks
-            .call_as::<Validation>(
-                Hook::Validate,
-                &pass.runtime_json,
-                pass.dataset_json.as_ref(),
-                Value::Null,
-            )
+        pass.hook_as::<Validation>(Hook::Validate)
             .await?
             .unwrap_or_default()
     } else {

@@ -13,22 +13,10 @@ use crate::services::{api_err, FIELD_MANAGER};
 use fluid_plugin_api::protocol::Hook;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use serde_json::Value;
 
 /// Creates what is missing; returns whether the PV and PVC are the Dataset's.
 pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> {
-    if pass
-        .ctx
-        .hooks
-        .call(
-            Hook::CreateVolume,
-            &pass.runtime_json,
-            pass.dataset_json.as_ref(),
-            Value::Null,
-        )
-        .await?
-        .is_some()
-    {
+    if pass.hook(Hook::CreateVolume).await?.is_some() {
         return Ok(true);
     }
     let Some(dataset) = pass.dataset_typed()? else {
