@@ -115,13 +115,13 @@ impl Cluster {
         Ok(pvc.and_then(|c| generation_label(c.metadata.labels.as_ref())))
     }
 
-    /// Reports an Event on a Dataset. A failure is logged, never returned: an Event is not
-    /// worth failing a volume operation for.
+    /// Reports an Event (what was done, and why it is reported) on a Dataset. A failure is
+    /// logged, never returned: an Event is not worth failing a volume operation for.
     pub async fn dataset_event(
         &self,
         ds: &DatasetRef,
         kind: EventType,
-        reason: &str,
+        (action, reason): (&str, &str),
         note: String,
     ) {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -157,7 +157,7 @@ impl Cluster {
             type_: kind,
             reason: reason.into(),
             note: Some(note),
-            action: "FuseRecovery".into(),
+            action: action.into(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &reference).await {

@@ -311,7 +311,12 @@ impl NodeService {
                 tracing::warn!(volume = %id, error = %e, "unstaged without releasing the fuse");
                 if let Some(ds) = attributes::dataset(&ctx) {
                     self.cluster
-                        .dataset_event(&ds, EventType::Warning, "FuseNotReleased", e.to_string())
+                        .dataset_event(
+                            &ds,
+                            EventType::Warning,
+                            ("NodeUnstageVolume", "FuseNotReleased"),
+                            e.to_string(),
+                        )
                         .await;
                 }
                 return Ok(());

@@ -282,7 +282,9 @@ impl Recovery {
 
     async fn event(&self, r: &Repair, kind: EventType, reason: &str, note: String) {
         if let Some(ds) = &r.dataset {
-            self.cluster.dataset_event(ds, kind, reason, note).await;
+            self.cluster
+                .dataset_event(ds, kind, ("FuseRecovery", reason), note)
+                .await;
         }
     }
 }
