@@ -484,24 +484,76 @@ async fn hardening() {
     let ns_stale = TestNamespace::create("stale").await.unwrap();
     let ns_unserved = TestNamespace::create("unserved").await.unwrap();
 
-    let scenarios = async {
-        tokio::join!(
-            foreign_release_is_never_touched(ns_release.name(), &chart, "secret"),
-            foreign_release_is_never_touched(ns_release_cm.name(), &chart, "configmap"),
-            failed_install_is_retried(ns_failed.name()),
-            interrupted_install_is_repaired(ns_interrupted.name(), state.path()),
-            pv_collision_is_refused(ns_first.name(), ns_second.name()),
-            long_names(ns_long.name()),
-            stale_claim_is_released(ns_stale.name()),
-            unserved_kind_is_reported(ns_unserved.name()),
-        )
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(600), scenarios).await;
+    // Each scenario is its own task, so one failing does not hide the others: all are run,
+    // and every failure is reported (with the scenario's name) at the end.
+    let (a, b, c, d) = (
+        ns_release.name().to_owned(),
+        ns_release_cm.name().to_owned(),
+        ns_failed.name().to_owned(),
+        ns_interrupted.name().to_owned(),
+    );
+    let (e, f, g, h, i) = (
+        ns_first.name().to_owned(),
+        ns_second.name().to_owned(),
+        ns_long.name().to_owned(),
+        ns_stale.name().to_owned(),
+        ns_unserved.name().to_owned(),
+    );
+    let (chart2, state2) = (chart.clone(), state.path().to_path_buf());
+    let chart3 = chart.clone();
+    let tasks = vec![
+        (
+            "1 foreign release (Secrets)",
+            tokio::spawn(
+                async move { foreign_release_is_never_touched(&a, &chart2, "secret").await },
+            ),
+        ),
+        (
+            "1 foreign release (ConfigMaps)",
+            tokio::spawn(async move {
+                foreign_release_is_never_touched(&b, &chart3, "configmap").await
+            }),
+        ),
+        (
+            "2 failed install",
+            tokio::spawn(async move { failed_install_is_retried(&c).await }),
+        ),
+        (
+            "2 interrupted install",
+            tokio::spawn(async move { interrupted_install_is_repaired(&d, &state2).await }),
+        ),
+        (
+            "5 PV collision",
+            tokio::spawn(async move { pv_collision_is_refused(&e, &f).await }),
+        ),
+        (
+            "6 long names",
+            tokio::spawn(async move { long_names(&g).await }),
+        ),
+        (
+            "8 stale claim",
+            tokio::spawn(async move { stale_claim_is_released(&h).await }),
+        ),
+        (
+            "10 unserved kind",
+            tokio::spawn(async move { unserved_kind_is_reported(&i).await }),
+        ),
+    ];
+    let mut failed = vec![];
+    for (name, task) in tasks {
+        match tokio::time::timeout(Duration::from_secs(600), task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed.push(format!("defect {name}: {e}")),
+            Err(_) => failed.push(format!("defect {name}: timed out")),
+        }
+    }
     let tail = controller.log_tail();
     controller.kill();
     assert!(
-        outcome.is_ok(),
-        "scenarios timed out; controller log:\n{tail}"
+        failed.is_empty(),
+        "{} scenario(s) failed:\n{}\ncontroller log:\n{tail}",
+        failed.len(),
+        failed.join("\n")
     );
     for ns in [
         ns_release,

@@ -27,6 +27,9 @@ pub struct ControllerConfig {
     pub hook_timeout: Duration,
     /// Runtimes (of one kind) reconciled at once, as Fluid's `--runtime-workers`.
     pub concurrency: u16,
+    /// The CSI driver the PVs name (Fluid's `fuse.csi.fluid.io`, or fluid-csi's own name when it
+    /// runs beside Fluid's plugin).
+    pub csi_driver: String,
 }
 
 impl Default for ControllerConfig {
@@ -35,6 +38,7 @@ impl Default for ControllerConfig {
             sync_period: Duration::from_secs(90),
             hook_timeout: Duration::from_secs(120),
             concurrency: 8,
+            csi_driver: volume::CSI_DRIVER.to_owned(),
         }
     }
 }

@@ -24,6 +24,10 @@ pub const DEFAULT_CAPACITY: &str = "100Pi";
 /// Where engines mount on the node (Fluid's `MOUNT_ROOT`).
 pub const MOUNT_ROOT: &str = "/runtime-mnt";
 
+/// The PV and PVC label with the generation of the fuse DaemonSet, which the CSI plugin
+/// compares under the `OnFuseChanged` clean policy (a label: volume attributes cannot change).
+pub const FUSE_GENERATION_LABEL: &str = "fuse.runtime.fluid.io/generation";
+
 /// What the engine says about how its volume is mounted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountInfo {
@@ -31,6 +35,11 @@ pub struct MountInfo {
     pub mount_type: String,
     /// Where the fuse mounts on the node (`fluid_path`).
     pub fluid_path: String,
+    /// The runtime's `spec.fuse.cleanPolicy`, for the CSI plugin's node clean-up
+    /// (`fuse_clean_policy`); absent means Fluid's default, `OnRuntimeDeleted`.
+    pub clean_policy: Option<String>,
+    /// The CSI driver serving the volume (`fuse.csi.fluid.io` unless configured).
+    pub driver: String,
 }
 
 impl MountInfo {
@@ -39,6 +48,8 @@ impl MountInfo {
         Self {
             mount_type: mount_type.to_owned(),
             fluid_path: format!("{MOUNT_ROOT}/{engine}/{namespace}/{name}/{engine}-fuse"),
+            clean_policy: None,
+            driver: CSI_DRIVER.to_owned(),
         }
     }
 }
@@ -71,7 +82,7 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
     ]);
     let annotations = BTreeMap::from([("CreatedBy".to_owned(), "fluid".to_owned())]);
     let pv_name = names::pv_name(&namespace, &name);
-    let attributes = BTreeMap::from([
+    let mut attributes = BTreeMap::from([
         ("fluid_path".to_owned(), mount.fluid_path.clone()),
         ("mount_type".to_owned(), mount.mount_type.clone()),
         ("runtime_namespace".to_owned(), namespace.clone()),
@@ -81,6 +92,9 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
             names::fuse_label(&namespace, &name, &uid),
         ),
     ]);
+    if let Some(policy) = &mount.clean_policy {
+        attributes.insert("fuse_clean_policy".to_owned(), policy.clone());
+    }
     let pv = PersistentVolume {
         metadata: ObjectMeta {
             name: Some(pv_name.clone()),
@@ -102,7 +116,7 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
                 ..Default::default()
             }),
             csi: Some(CSIPersistentVolumeSource {
-                driver: CSI_DRIVER.to_owned(),
+                driver: mount.driver.clone(),
                 volume_handle: pv_name.clone(),
                 volume_attributes: Some(attributes),
                 ..Default::default()
@@ -220,6 +234,23 @@ mod tests {
         assert_eq!(pvc["spec"]["volumeName"], "team-demo");
         assert_eq!(pvc["spec"]["storageClassName"], "fluid");
         assert_eq!(pvc["metadata"]["annotations"]["CreatedBy"], "fluid");
+    }
+
+    #[test]
+    fn the_clean_policy_and_the_driver_reach_the_csi_plugin() {
+        let ds = dataset(json!({"metadata": {"name": "d", "namespace": "n"}, "spec": {}}));
+        let mount = MountInfo {
+            clean_policy: Some("OnDemand".into()),
+            driver: "fuse.csi.fluid-rs.io".into(),
+            ..MountInfo::conventional("x", "X", "n", "d")
+        };
+        let (pv, _) = build(&ds, &mount);
+        let csi = pv.spec.unwrap().csi.unwrap();
+        assert_eq!(csi.driver, "fuse.csi.fluid-rs.io");
+        assert_eq!(
+            csi.volume_attributes.unwrap()["fuse_clean_policy"],
+            "OnDemand"
+        );
     }
 
     #[test]

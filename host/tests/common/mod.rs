@@ -74,9 +74,14 @@ pub fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(format!("libfluid_fixture_{}.so", name.replace('-', "_")))
 }
 
-/// The reference engine plugin (`plugins/reference`), built with the fixtures.
+/// The reference engine plugin (`plugins/reference`), built with the fixtures, or
+/// `FLUID_RS_REFERENCE_PLUGIN` (with `FLUID_RS_CONTROLLER_BIN`, to run a test against an
+/// earlier build and see it fail before a fix).
 pub fn reference_plugin() -> PathBuf {
-    fixtures_dir().join("libfluid_reference.so")
+    match std::env::var_os("FLUID_RS_REFERENCE_PLUGIN") {
+        Some(p) => PathBuf::from(p),
+        None => fixtures_dir().join("libfluid_reference.so"),
+    }
 }
 
 /// The JuiceFS engine plugin (`plugins/juicefs`), built with the fixtures.

@@ -156,3 +156,21 @@ where
     });
     Watched { store, changes }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_watch_is_retried_within_seconds() {
+        // kube's default grows to 30 s (plus jitter), which after an outage kept new runtimes
+        // waiting; this one stays at 4 s, at most twice that with jitter.
+        let delays: Vec<Duration> = backoff().take(30).collect();
+        assert_eq!(delays.len(), 30, "it never gives up");
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(8)),
+            "{delays:?}"
+        );
+        assert!(delays[0] < Duration::from_secs(1), "{delays:?}");
+    }
+}

@@ -4,6 +4,7 @@
 use super::defaults;
 use super::pass::Pass;
 use super::release::{self, Ensured};
+use super::volume;
 use super::ReconcileError;
 use crate::controller::conditions::{types, Condition};
 use fluid_plugin_api::protocol::Hook;
@@ -95,6 +96,7 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
     {
         pass.hook(Hook::UpdateOnUfsChange).await?;
     }
+    volume::sync_fuse_generation(pass).await?;
     pass.status.condition(&Condition {
         kind: types::RECONCILED,
         status: true,

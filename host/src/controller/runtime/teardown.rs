@@ -56,6 +56,7 @@ pub(super) async fn teardown(
             pass.ctx.helm.uninstall(&pass.ns, &pass.name).await?;
         }
     }
+    volume::unlabel_nodes(pass).await?;
     // The values ConfigMap goes with its owner (garbage collection); delete ours now, as Fluid.
     let cm = names::values_configmap(&pass.name, pass.ctx.engine());
     if pass

@@ -11,8 +11,8 @@ use crate::controller::volume::{self as shape, MountInfo};
 use crate::lifecycle::Ownership;
 use crate::services::{api_err, FIELD_MANAGER};
 use fluid_plugin_api::protocol::Hook;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 
 /// Creates what is missing; returns whether the PV and PVC are the Dataset's.
 pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> {
@@ -24,7 +24,13 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> 
     };
     let info = pass.ctx.hooks.plugin.info();
     let mount_type = info.mount_type.clone().unwrap_or_else(|| info.name.clone());
-    let mount = MountInfo::conventional(pass.ctx.engine(), &mount_type, &pass.ns, &pass.name);
+    let mount = MountInfo {
+        clean_policy: pass.runtime_json["spec"]["fuse"]["cleanPolicy"]
+            .as_str()
+            .map(str::to_owned),
+        driver: pass.ctx.config.csi_driver.clone(),
+        ..MountInfo::conventional(pass.ctx.engine(), &mount_type, &pass.ns, &pass.name)
+    };
     let (pv, pvc) = shape::build(&dataset, &mount);
     let (ns, name) = (pass.ns.clone(), pass.name.clone());
     let client = pass.ctx.cluster.client().clone();
@@ -92,6 +98,72 @@ fn conflict(pass: &mut Pass<'_>, whose: &str) -> bool {
         Some((true, "VolumeConflict")),
     );
     false
+}
+
+/// Keeps the fuse DaemonSet's generation on the PV and PVC (label
+/// `fuse.runtime.fluid.io/generation`), which the CSI plugin compares under the `OnFuseChanged`
+/// clean policy. Writes only when it changed.
+pub(super) async fn sync_fuse_generation(pass: &Pass<'_>) -> Result<(), ReconcileError> {
+    let (ns, name) = (&pass.ns, &pass.name);
+    let caches = &pass.ctx.caches;
+    let Some(generation) = caches
+        .daemonset(ns, &format!("{name}-fuse"))
+        .and_then(|d| d.metadata.generation)
+        .map(|g| g.to_string())
+    else {
+        return Ok(());
+    };
+    let stale = |labels: Option<&std::collections::BTreeMap<String, String>>| {
+        labels.and_then(|l| l.get(shape::FUSE_GENERATION_LABEL)) != Some(&generation)
+    };
+    let patch = Patch::Merge(
+        serde_json::json!({"metadata": {"labels": {shape::FUSE_GENERATION_LABEL: generation}}}),
+    );
+    let client = pass.ctx.cluster.client().clone();
+    let pv_name = names::pv_name(ns, name);
+    if let Some(pv) = caches
+        .pv(&pv_name)
+        .filter(|pv| shape::pv_ownership(Some(pv), ns, name).is_ours())
+    {
+        if stale(pv.metadata.labels.as_ref()) {
+            Api::<PersistentVolume>::all(client.clone())
+                .patch(&pv_name, &PatchParams::default(), &patch)
+                .await
+                .map_err(api_err(format!("label PersistentVolume {pv_name}")))?;
+        }
+    }
+    if let Some(pvc) = caches
+        .pvc(ns, name)
+        .filter(|c| shape::pvc_ownership(Some(c), ns, name).is_ours())
+    {
+        if stale(pvc.metadata.labels.as_ref()) {
+            Api::<PersistentVolumeClaim>::namespaced(client, ns)
+                .patch(name, &PatchParams::default(), &patch)
+                .await
+                .map_err(api_err(format!("label PersistentVolumeClaim {ns}/{name}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the fuse node label (`fluid.io/f-...`) from every node: with Fluid's default clean
+/// policy (`OnRuntimeDeleted`) the CSI plugin leaves it for the runtime's deletion to remove.
+pub(super) async fn unlabel_nodes(pass: &Pass<'_>) -> Result<(), ReconcileError> {
+    let key = names::fuse_label(&pass.ns, &pass.name, pass.dataset_uid());
+    let nodes: Api<Node> = Api::all(pass.ctx.cluster.client().clone());
+    let labelled = nodes
+        .list_metadata(&ListParams::default().labels(&key))
+        .await
+        .map_err(api_err(format!("list nodes labelled {key}")))?;
+    let patch = Patch::Merge(serde_json::json!({"metadata": {"labels": {&key: null}}}));
+    for node in labelled.items {
+        let node = node.metadata.name.unwrap_or_default();
+        nodes
+            .patch(&node, &PatchParams::default(), &patch)
+            .await
+            .map_err(api_err(format!("remove label {key} from node {node}")))?;
+    }
+    Ok(())
 }
 
 /// Deletes the PVC and the PV when they are ours (the uid seen in the cache as a
