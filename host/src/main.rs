@@ -160,7 +160,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|p| p.crd())
                 .collect::<Result<Vec<_>, _>>()?;
-            print!("{}", fluid_host::crds::bundle_yaml(&crds)?);
+            print_out(&fluid_host::crds::bundle_yaml(&crds)?)?;
             Ok(if registry.refused().is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -176,7 +176,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|p| PluginReport::from(p.as_ref()))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&reports)?);
+            print_out(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
             Ok(if registry.refused().is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -187,10 +187,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: PluginsCommand::Inspect { file },
         } => match Plugin::open(&file) {
             Ok(plugin) => {
-                println!(
-                    "{}",
+                print_out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&PluginReport::from(&plugin))?
-                );
+                ))?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -198,5 +198,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+    }
+}
+
+/// Writes to stdout. A reader that stops early (`fluid-controller plugins list | head`) is not
+/// an error: `println!` would panic on the broken pipe.
+fn print_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
