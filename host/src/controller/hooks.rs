@@ -4,7 +4,8 @@
 use crate::metrics::Metrics;
 use crate::services::{Cluster, Helm, ScopedServices};
 use fluid_plugin_api::loader::{CallError, Plugin};
-use fluid_plugin_api::protocol::{Hook, HookRequest, HookResponse, ProtocolVersion};
+use fluid_plugin_api::conventions::Conventions;
+use fluid_plugin_api::protocol::{Hook, HookRequest, HookResponse};
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -81,10 +82,10 @@ impl HookCaller {
             chart: self.plugin.chart(),
         };
         let request = HookRequest {
-            host_protocol: ProtocolVersion::CURRENT,
-            runtime: runtime.clone(),
             dataset: dataset.cloned(),
             input,
+            conventions: Some(self.conventions(runtime, dataset)),
+            ..HookRequest::new(runtime.clone())
         };
         let plugin = self.plugin.clone();
         let started = Instant::now();
@@ -115,6 +116,13 @@ impl HookCaller {
             HookResponse::Done { output } => Some(output),
             HookResponse::Default | HookResponse::UnknownHook => None,
         })
+    }
+
+    /// The conventions of a runtime of this plugin's kind (what its chart values and hook
+    /// requests carry).
+    pub fn conventions(&self, runtime: &Value, dataset: Option<&Value>) -> Conventions {
+        let info = self.plugin.info();
+        Conventions::of(&info.name, info.fuse_mount_type(), runtime, dataset)
     }
 
     /// Runs `hook` and reads its output as `T`.

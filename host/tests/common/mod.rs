@@ -7,7 +7,7 @@ pub mod apiserver;
 pub mod controller;
 pub mod objects;
 
-use fluid_plugin_api::protocol::{HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure};
+use fluid_plugin_api::protocol::{HookRequest, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -110,15 +110,13 @@ pub fn reference_plugins() -> tempfile::TempDir {
 /// A hook request for a runtime named `name` in namespace `ns`.
 pub fn request(name: &str, input: Value) -> HookRequest {
     HookRequest {
-        host_protocol: ProtocolVersion::CURRENT,
-        runtime: json!({
+        input,
+        ..HookRequest::new(json!({
             "apiVersion": "fixtures.fluid.io/v1alpha1",
             "kind": "AlphaRuntime",
             "metadata": {"name": name, "namespace": "default"},
             "spec": {"replicas": 1}
-        }),
-        dataset: None,
-        input,
+        }))
     }
 }
 

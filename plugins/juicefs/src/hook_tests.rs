@@ -4,7 +4,7 @@
 use super::*;
 use crate::transform::tests::{sample, COMMUNITY, ENTERPRISE};
 use fluid_plugin_api::protocol::{
-    Hook, HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure,
+    Hook, HookRequest, ServiceErrorKind, ServiceFailure,
 };
 use fluid_plugin_api::{with_host, ServiceHandler};
 use std::sync::Mutex;
@@ -73,10 +73,8 @@ fn cx(hook: Hook, runtime: &JuiceFSRuntime, dataset: &Dataset) -> HookContext {
     HookContext::new(
         hook,
         HookRequest {
-            host_protocol: ProtocolVersion::CURRENT,
-            runtime: serde_json::to_value(runtime).unwrap(),
             dataset: Some(serde_json::to_value(dataset).unwrap()),
-            input: Value::Null,
+            ..HookRequest::new(serde_json::to_value(runtime).unwrap())
         },
     )
 }

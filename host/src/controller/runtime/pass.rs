@@ -8,6 +8,7 @@ use crate::controller::names;
 use crate::controller::status::StatusDraft;
 use crate::controller::{finalizer, volume as pv};
 use crate::lifecycle::{next_step, Claim, DatasetView, Observed, RuntimeView, Step, VolumeView};
+use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::types::Dataset;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -173,6 +174,14 @@ impl<'a> Pass<'a> {
             &self.ns,
             &self.ctx.caches.dataset_kind,
         )
+    }
+
+    /// What the host decided for this runtime: names, fuse paths, owner (chart values and
+    /// every hook get them).
+    pub fn conventions(&self) -> Conventions {
+        self.ctx
+            .hooks
+            .conventions(&self.runtime_json, self.dataset_json.as_ref())
     }
 
     /// Runs `hook` with the pass's runtime and Dataset; `None` when the engine leaves it to

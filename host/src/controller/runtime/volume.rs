@@ -22,14 +22,12 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> 
     let Some(dataset) = pass.dataset_typed()? else {
         return Ok(false);
     };
-    let info = pass.ctx.hooks.plugin.info();
-    let mount_type = info.mount_type.clone().unwrap_or_else(|| info.name.clone());
     let mount = MountInfo {
         clean_policy: pass.runtime_json["spec"]["fuse"]["cleanPolicy"]
             .as_str()
             .map(str::to_owned),
         driver: pass.ctx.config.csi_driver.clone(),
-        ..MountInfo::conventional(pass.ctx.engine(), &mount_type, &pass.ns, &pass.name)
+        ..MountInfo::of(&pass.conventions())
     };
     let (pv, pvc) = shape::build(&dataset, &mount);
     let (ns, name) = (pass.ns.clone(), pass.name.clone());
