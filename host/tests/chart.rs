@@ -7,6 +7,7 @@ mod common;
 use common::workspace_root;
 use fluid_test_support::{helm, kubectl, TestNamespace};
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 
 fn chart() -> String {
     workspace_root()
@@ -217,4 +218,51 @@ fn the_images_provide_what_the_chart_expects() {
             "plugins/{engine} must build a cdylib"
         );
     }
+}
+
+/// The init container's own command, run here on the layout it meets in a pod (an emptyDir is
+/// world-writable, mode 0777), leaves the plugin where the loader accepts it.
+#[test]
+fn the_init_container_delivery_satisfies_the_loaders_directory_rule() {
+    let values = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        values.path(),
+        "plugins:\n  - {name: alpha, image: example.com/alpha:1}\n",
+    )
+    .unwrap();
+    let docs = render(&["-f", values.path().to_str().unwrap()]);
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    let init = &pod["initContainers"][1];
+    assert_eq!(init["name"], "plugin-alpha");
+    let args: Vec<&str> = init["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(args[..3], ["/tools/busybox", "sh", "-c"]);
+
+    let root = tempfile::tempdir().unwrap();
+    let image = root.path().join("plugin");
+    let empty_dir = root.path().join("plugins");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::copy(common::fixture("alpha"), image.join("libfluid_alpha.so")).unwrap();
+    std::fs::create_dir(&empty_dir).unwrap();
+    std::fs::set_permissions(&empty_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = args[3]
+        .replace("/plugins", empty_dir.to_str().unwrap())
+        .replace("/plugin/", &format!("{}/", image.display()));
+    // Twice: init containers run again when the pod's sandbox is recreated, and the emptyDir
+    // keeps what the first run copied.
+    for _ in 0..2 {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    }
+    let registry = fluid_host::plugins::Registry::load_dir(&empty_dir).unwrap();
+    assert!(registry.refused().is_empty(), "{:?}", registry.refused());
+    assert_eq!(registry.plugins().len(), 1);
+    assert_eq!(registry.plugins()[0].info().name, "alpha");
 }

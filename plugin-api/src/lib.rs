@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+mod elf;
 mod engine;
 pub mod export;
 mod host;
