@@ -486,3 +486,22 @@ fn plugins_in_a_directory_others_may_write_are_refused_naming_the_directory() {
         "{e}"
     );
 }
+
+/// The engine name is the engine's identity (claims, finalizers, values): a second plugin
+/// of one name is refused even when it serves another kind, naming both files.
+/// (Before: both loaded, and the impostor adopted Datasets bound to the first.)
+#[test]
+fn a_second_engine_of_one_name_is_refused_naming_both_files() {
+    let dir = plugin_dir(&["alpha", "impostor", "beta"]);
+    let registry = Registry::load_dir(dir.path()).unwrap();
+    assert_eq!(loaded_names(&registry), ["alpha", "beta"]);
+    assert_eq!(registry.refused().len(), 1, "{:?}", registry.refused());
+    assert_eq!(
+        registry.refused()[0].message,
+        format!(
+            "refusing plugin {}: engine name alpha is already used by plugin file {}",
+            dir.path().join("impostor.so").display(),
+            dir.path().join("alpha.so").display()
+        )
+    );
+}
