@@ -36,6 +36,7 @@ pub struct RunOptions {
 
 /// Runs until a shutdown signal (or the loss of the lease).
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    Helm::check_binary(&opts.helm).await?;
     let registry = Registry::load_dir(&opts.plugin_dir)?;
     if registry.plugins().is_empty() {
         tracing::warn!(dir = %opts.plugin_dir.display(), "no plugin loaded: only Datasets are served");

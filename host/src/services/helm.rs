@@ -26,6 +26,17 @@ pub enum HelmError {
         /// What helm printed.
         stderr: String,
     },
+    /// The helm binary is missing, does not run, or is not helm 4.
+    #[error(
+        "helm is not usable at {binary}: {reason}; install helm 4 there, or point --helm (or \
+         FLUID_HELM) at it"
+    )]
+    Unusable {
+        /// The binary as configured.
+        binary: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The chart could not be written.
     #[error("writing the chart {path}: {source}")]
     Chart {
@@ -64,6 +75,55 @@ impl Helm {
             binary,
             charts_dir,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HELM)),
+        }
+    }
+
+    /// Checks at start-up that `binary` (a path, or a name looked up on `PATH`) runs and is
+    /// helm 4 (the controller's upgrades use its server-side apply flags), so a missing helm
+    /// stops the controller with the reason instead of failing every runtime later. Returns
+    /// helm's version.
+    pub async fn check_binary(binary: &Path) -> Result<String, HelmError> {
+        let unusable = |reason: String| HelmError::Unusable {
+            binary: binary.to_path_buf(),
+            reason,
+        };
+        let resolved =
+            resolve_binary(binary, std::env::var_os("PATH").as_deref()).map_err(unusable)?;
+        let run = Command::new(&resolved)
+            .args(["version", "--template", "{{.Version}}"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+            .await
+            .map_err(|_| {
+                unusable(format!(
+                    "`{} version` did not answer in 30s",
+                    resolved.display()
+                ))
+            })?
+            .map_err(|e| unusable(format!("cannot run {}: {e}", resolved.display())))?;
+        let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() {
+            return Err(unusable(format!(
+                "`{} version` failed ({}): {}",
+                resolved.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        match helm_major(&printed) {
+            Some(major) if major >= 4 => {
+                tracing::info!(helm = %resolved.display(), version = %printed, "using helm");
+                Ok(printed)
+            }
+            Some(_) => Err(unusable(format!(
+                "it is helm {printed}; the controller needs helm 4"
+            ))),
+            None => Err(unusable(format!(
+                "`{} version` printed {printed:?}, not a helm version",
+                resolved.display()
+            ))),
         }
     }
 
@@ -234,6 +294,34 @@ impl Helm {
     }
 }
 
+/// The executable `binary` names: itself when it holds a `/`, else the first executable file
+/// of that name in `path` (the `PATH` variable), as a shell finds it.
+fn resolve_binary(binary: &Path, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if binary.as_os_str().to_string_lossy().contains('/') {
+        return if executable(binary) {
+            Ok(binary.to_path_buf())
+        } else if binary.exists() {
+            Err("it is not an executable file".into())
+        } else {
+            Err("no such file".into())
+        };
+    }
+    let dirs = path.unwrap_or_default();
+    std::env::split_paths(dirs)
+        .map(|dir| dir.join(binary))
+        .find(|candidate| executable(candidate))
+        .ok_or_else(|| format!("not found on PATH ({})", dirs.to_string_lossy()))
+}
+
+/// The major version of `v4.1.4` (helm's `{{.Version}}`).
+fn helm_major(version: &str) -> Option<u32> {
+    version.strip_prefix('v')?.split('.').next()?.parse().ok()
+}
+
 fn parse_release(json: &str) -> ReleaseStatus {
     let v: Value = serde_json::from_str(json).unwrap_or_default();
     ReleaseStatus {
@@ -252,6 +340,42 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_helm_binary_is_found_as_a_shell_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let helm = dir.path().join("helm");
+        std::fs::write(&helm, "#!/bin/sh\n").unwrap();
+        let path = std::env::join_paths(["/no/such/dir", dir.path().to_str().unwrap()]).unwrap();
+        assert_eq!(
+            resolve_binary(Path::new("helm"), Some(&path)),
+            Err(format!("not found on PATH ({})", path.to_string_lossy())),
+            "a file without execute permission is not a candidate"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            resolve_binary(Path::new("helm"), Some(&path)),
+            Ok(helm.clone())
+        );
+        assert_eq!(resolve_binary(&helm, None), Ok(helm.clone()));
+        assert_eq!(
+            resolve_binary(Path::new("/no/such/helm"), Some(&path)),
+            Err("no such file".into())
+        );
+        assert_eq!(
+            resolve_binary(dir.path(), None),
+            Err("it is not an executable file".into())
+        );
+    }
+
+    #[test]
+    fn helm_versions_are_read_for_their_major() {
+        assert_eq!(helm_major("v4.1.4"), Some(4));
+        assert_eq!(helm_major("v3.16.2"), Some(3));
+        assert_eq!(helm_major(""), None);
+        assert_eq!(helm_major("Usage: foo"), None);
+    }
 
     #[test]
     fn release_status_is_read_from_helms_json() {
