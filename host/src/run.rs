@@ -99,13 +99,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             plural: info.runtime.plural.clone(),
         };
         let ctx = Arc::new(runtime::RuntimeContext {
-            hooks: HookCaller {
-                plugin: plugin.clone(),
-                cluster: cluster.clone(),
-                helm: helm.clone(),
-                timeout: opts.config.hook_timeout,
-                metrics: metrics.clone(),
-            },
+            hooks: HookCaller::new(
+                plugin.clone(),
+                cluster.clone(),
+                helm.clone(),
+                &opts.config,
+                metrics.clone(),
+            ),
             kind: kind.clone(),
             cluster: cluster.clone(),
             helm: helm.clone(),

@@ -10,4 +10,4 @@ mod scope;
 
 pub use cluster::{api_err, Cluster, ClusterError};
 pub use helm::{Helm, HelmError};
-pub use scope::ScopedServices;
+pub use scope::{Expiry, ScopedServices};

@@ -9,15 +9,61 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest an exec may run when the engine does not say.
 const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Whether the hook holding a [`ScopedServices`] is still within its time limit. The hook
+/// caller expires it when it stops waiting for the hook; from then on the hook's calls into
+/// the host are refused: its answer will be thrown away, and what it would still write races
+/// the runtime's next pass.
+#[derive(Clone, Debug)]
+pub struct Expiry {
+    state: Arc<AtomicU8>,
+    hook: Hook,
+    limit: Duration,
+}
+
+const RUNNING: u8 = 0;
+const EXPIRED: u8 = 1;
+const FINISHED: u8 = 2;
+
+impl Expiry {
+    /// A running call of `hook` with time limit `limit`.
+    pub fn new(hook: Hook, limit: Duration) -> Self {
+        Self {
+            state: Arc::new(AtomicU8::new(RUNNING)),
+            hook,
+            limit,
+        }
+    }
+
+    /// The deadline passed: `true` when the hook was still running (it is now stuck), `false`
+    /// when it had just returned.
+    pub fn expire(&self) -> bool {
+        self.state
+            .compare_exchange(RUNNING, EXPIRED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The hook returned: `true` when it had been expired (it was stuck until now).
+    pub fn finish(&self) -> bool {
+        self.state.swap(FINISHED, Ordering::AcqRel) == EXPIRED
+    }
+
+    /// Whether the hook is running past its deadline.
+    pub fn is_expired(&self) -> bool {
+        self.state.load(Ordering::Acquire) == EXPIRED
+    }
+}
+
 /// Serves the host services for hooks of one runtime: every call is confined to the runtime's
 /// namespace; writes to cluster-scoped kinds are refused (the controller owns those: PVs);
-/// Secret values are never handed to engines (keys are, values are blanked).
+/// Secret values are never handed to engines (keys are, values are blanked); nothing is served
+/// once the hook ran past its deadline.
 #[derive(Clone)]
 pub struct ScopedServices {
     /// The cluster.
@@ -34,6 +80,8 @@ pub struct ScopedServices {
     pub plugin: String,
     /// The engine's own chart.
     pub chart: &'static [u8],
+    /// The hook call these services were given to.
+    pub expiry: Expiry,
 }
 
 fn failure(service: &str, kind: ServiceErrorKind, message: impl Into<String>) -> ServiceFailure {
@@ -342,6 +390,18 @@ impl ScopedServices {
 impl ServiceHandler for ScopedServices {
     /// Called on the hook's blocking thread: blocks it on the controller's runtime.
     fn call(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
+        if self.expiry.is_expired() {
+            return Err(failure(
+                service,
+                ServiceErrorKind::Failed,
+                format!(
+                    "hook {} ran past its {}s deadline: the controller no longer serves its \
+                     calls",
+                    self.expiry.hook,
+                    self.expiry.limit.as_secs()
+                ),
+            ));
+        }
         self.handle.block_on(self.serve(service, request))
     }
 }
@@ -349,6 +409,37 @@ impl ServiceHandler for ScopedServices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_after_the_deadline_are_refused_naming_the_hook() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        // Nothing here reaches the API server: `log` is served locally.
+        let client = rt
+            .block_on(async {
+                kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+            })
+            .unwrap();
+        let services = ScopedServices {
+            cluster: Arc::new(Cluster::new(client, None)),
+            helm: Arc::new(Helm::new("helm".into(), std::env::temp_dir())),
+            handle: rt.handle().clone(),
+            namespace: "ns".into(),
+            runtime: ObjectReference::default(),
+            plugin: "hang".into(),
+            chart: &[],
+            expiry: Expiry::new(Hook::Validate, Duration::from_secs(120)),
+        };
+        let log = r#"{"level": "info", "message": "still here"}"#;
+        assert_eq!(services.call("log", log), Ok("{}".to_owned()));
+        assert!(services.expiry.expire());
+        let err = services.call("log", log).unwrap_err();
+        assert_eq!(
+            err.message,
+            "hook validate ran past its 120s deadline: the controller no longer serves its calls"
+        );
+        assert!(services.expiry.finish(), "it was stuck until it returned");
+        assert!(!services.expiry.expire(), "a finished hook is never stuck");
+    }
 
     #[test]
     fn secret_values_never_reach_engines() {

@@ -48,6 +48,7 @@ pub fn fixtures_dir() -> &'static Path {
             "not-a-plugin",
             "major2",
             "impostor",
+            "hang",
         ] {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
