@@ -3,11 +3,115 @@
 
 mod common;
 
-use fluid_host::services::Cluster;
-use fluid_test_support::{kubectl, wait_until, TestNamespace};
+use fluid_host::services::{Cluster, Expiry, Helm, ScopedServices};
+use fluid_plugin_api::protocol::{Hook, ServiceFailure};
+use fluid_plugin_api::ServiceHandler;
+use fluid_test_support::{kubectl, tool_path, wait_until, TestNamespace};
 use k8s_openapi::api::core::v1::ObjectReference;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The services a hook of runtime `name` in `ns` gets, for an engine whose chart is `chart`.
+async fn scoped(ns: &TestNamespace, chart: &'static [u8]) -> ScopedServices {
+    let helm = Helm::new(
+        tool_path("helm").unwrap(),
+        std::env::temp_dir().join("fluid-rs-services-test"),
+    );
+    ScopedServices {
+        cluster: Arc::new(Cluster::new(ns.client(), None)),
+        helm: Arc::new(helm),
+        handle: tokio::runtime::Handle::current(),
+        namespace: ns.name().to_owned(),
+        runtime: ObjectReference {
+            name: Some("demo".into()),
+            namespace: Some(ns.name().into()),
+            ..Default::default()
+        },
+        plugin: "tester".into(),
+        chart,
+        expiry: Expiry::new(Hook::SetupMaster, Duration::from_secs(120)),
+    }
+}
+
+/// One service call, made as a hook makes it: from a blocking thread.
+async fn call(
+    services: &ScopedServices,
+    service: &str,
+    request: Value,
+) -> Result<Value, ServiceFailure> {
+    let services = services.clone();
+    let service = service.to_owned();
+    tokio::task::spawn_blocking(move || {
+        services
+            .call(&service, &request.to_string())
+            .map(|answer| serde_json::from_str(&answer).unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+/// Engines get a Secret's keys, never its values, whichever service returns it. (Before:
+/// `list` handed out the values, since list items carry no apiVersion/kind, and this test
+/// failed on the first item.)
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_values_never_reach_an_engine_through_any_service() {
+    let ns = TestNamespace::create("redact").await.unwrap();
+    // Client-side `kubectl apply` also keeps the whole object, values included, in an
+    // annotation.
+    common::objects::apply(
+        ns.name(),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n\
+         stringData: {metaurl: \"redis://user:t0ps3cret@db:6379/1\"}\n",
+    );
+    let services = scoped(&ns, &[]).await;
+    let blank = |o: &Value| {
+        let data = o["data"].as_object().expect("the keys are kept");
+        assert!(data.contains_key("metaurl"), "{o}");
+        assert!(
+            data.values().all(|v| v == ""),
+            "a value reached the engine: {o}"
+        );
+    };
+
+    let listed = call(
+        &services,
+        "list",
+        json!({"apiVersion": "v1", "kind": "Secret"}),
+    )
+    .await
+    .unwrap();
+    let items = listed["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items.iter().filter(|i| i["data"].is_object()) {
+        blank(item);
+    }
+    let got = call(
+        &services,
+        "get",
+        json!({"apiVersion": "v1", "kind": "Secret", "name": "creds"}),
+    )
+    .await
+    .unwrap();
+    blank(&got["object"]);
+    let applied = call(
+        &services,
+        "apply",
+        json!({"object": {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "made", "namespace": ns.name()},
+            "stringData": {"token": "an3ngin3s0wn"}}}),
+    )
+    .await
+    .unwrap();
+    let data = applied["object"]["data"].as_object().unwrap();
+    assert!(data.values().all(|v| v == ""), "{applied}");
+
+    // Only the answers are blanked: the Secret itself is intact, annotation included.
+    let stored = common::objects::get(ns.name(), "secret/creds").unwrap();
+    assert!(!stored["data"]["metaurl"].as_str().unwrap().is_empty());
+    assert!(stored.to_string().contains("t0ps3cret"), "{stored}");
+    ns.cleanup().await.unwrap();
+}
 
 /// An Event note over 1024 bytes is refused by the API server (the whole Event is lost): the
 /// host cuts it, keeping valid UTF-8 and saying it did. (Before: no Event was recorded, and

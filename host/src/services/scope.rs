@@ -6,6 +6,7 @@ use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
 use fluid_plugin_api::ServiceHandler;
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::core::ApiResource;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -105,18 +106,33 @@ fn from_helm(service: &str, e: HelmError) -> ServiceFailure {
     failure(service, ServiceErrorKind::Failed, e.to_string())
 }
 
-/// Blanks the values of a Secret: engines reference secrets, they never read them.
-pub fn redact(mut object: Value) -> Value {
-    if object["kind"] == "Secret" && object["apiVersion"] == "v1" {
-        for field in ["data", "stringData"] {
-            if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
-                for v in map.values_mut() {
-                    *v = Value::String(String::new());
-                }
+/// Blanks the values of a Secret: engines reference secrets, they never read them. The keys
+/// stay (engines check that a referenced key exists). `kubectl apply` keeps a copy of the whole
+/// object, values included, in an annotation: blanked too.
+fn redact_secret(mut object: Value) -> Value {
+    for field in ["data", "stringData"] {
+        if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
+            for v in map.values_mut() {
+                *v = Value::String(String::new());
             }
         }
     }
+    if let Some(copy) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.get_mut(LAST_APPLIED))
+    {
+        *copy = Value::String(String::new());
+    }
     object
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Whether a resource is the Secrets of the core group. Decided on the resource the request
+/// named, as resolved by discovery: list items and some answers carry no apiVersion/kind.
+fn is_secret(resource: &ApiResource) -> bool {
+    resource.group.is_empty() && resource.plural == "secrets"
 }
 
 impl ScopedServices {
@@ -128,6 +144,25 @@ impl ScopedServices {
     fn answer<T: Serialize>(service: &str, value: T) -> Result<String, ServiceFailure> {
         serde_json::to_string(&value)
             .map_err(|e| failure(service, ServiceErrorKind::Failed, e.to_string()))
+    }
+
+    /// What objects of a requested kind look like to an engine: Secrets without values.
+    async fn redactor(
+        &self,
+        service: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<fn(Value) -> Value, ServiceFailure> {
+        let (resource, _) = self
+            .cluster
+            .resource(api_version, kind)
+            .await
+            .map_err(|e| from_cluster(service, e))?;
+        Ok(if is_secret(&resource) {
+            redact_secret
+        } else {
+            std::convert::identity
+        })
     }
 
     async fn namespaced_only(
@@ -195,6 +230,7 @@ impl ScopedServices {
         match known {
             Service::Get => {
                 let r: GetRequest = Self::parse(service, request)?;
+                let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let o = self
                     .cluster
                     .get(ns, &r.api_version, &r.kind, &r.name)
@@ -209,6 +245,7 @@ impl ScopedServices {
             }
             Service::List => {
                 let r: ListRequest = Self::parse(service, request)?;
+                let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let items = self
                     .cluster
                     .list(ns, &r.api_version, &r.kind, r.label_selector.as_deref())
@@ -226,6 +263,7 @@ impl ScopedServices {
                 let (av, kind, _) =
                     super::cluster::identity(&r.object).map_err(|e| from_cluster(service, e))?;
                 self.namespaced_only(service, &av, &kind).await?;
+                let redact = self.redactor(service, &av, &kind).await?;
                 if let Some(other) = r.object["metadata"]["namespace"]
                     .as_str()
                     .filter(|n| *n != ns)
@@ -258,6 +296,7 @@ impl ScopedServices {
                 let r: PatchStatusRequest = Self::parse(service, request)?;
                 self.namespaced_only(service, &r.api_version, &r.kind)
                     .await?;
+                let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let o = self
                     .cluster
                     .patch_status(ns, &r.api_version, &r.kind, &r.name, r.status)
@@ -443,13 +482,22 @@ mod tests {
 
     #[test]
     fn secret_values_never_reach_engines() {
-        let s = redact(
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
-            "data": {"metaurl": "cmVkaXM6Ly8="}, "stringData": {"token": "t0ps3cret"}}),
-        );
+        let s = redact_secret(json!({"metadata": {"name": "s", "annotations": {
+                LAST_APPLIED: "{\"data\":{\"metaurl\":\"cmVkaXM6Ly8=\"}}", "team": "a"}},
+            "data": {"metaurl": "cmVkaXM6Ly8="}, "stringData": {"token": "t0ps3cret"}}));
         assert_eq!(s["data"]["metaurl"], "");
         assert_eq!(s["stringData"]["token"], "");
-        let cm = redact(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}));
-        assert_eq!(cm["data"]["a"], "b");
+        assert_eq!(s["metadata"]["annotations"][LAST_APPLIED], "");
+        assert_eq!(s["metadata"]["annotations"]["team"], "a");
+        let resource = |group: &str, plural: &str| ApiResource {
+            group: group.into(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: String::new(),
+            plural: plural.into(),
+        };
+        assert!(is_secret(&resource("", "secrets")));
+        assert!(!is_secret(&resource("", "configmaps")));
+        assert!(!is_secret(&resource("example.com", "secrets")));
     }
 }
