@@ -91,6 +91,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     for plugin in registry.plugins() {
         let info = plugin.info();
+        let helm =
+            Arc::new(helm.for_engine(&info.name, &info.cluster_scoped_kinds, cluster.clone()));
         let kind = ApiResource {
             group: info.runtime.group.clone(),
             version: info.runtime.version.clone(),

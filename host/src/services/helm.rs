@@ -1,9 +1,14 @@
 //! Helm releases through the `helm` binary. Values go to helm on its standard input, so they
 //! are never written to disk; only the chart (no secrets in it) is written, once per content.
+//! Every chart is rendered and checked against its engine's scope before it is applied.
 
+use super::chart_scope;
+use super::cluster::Cluster;
+use fluid_plugin_api::protocol::GroupKind;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -37,6 +42,28 @@ pub enum HelmError {
         /// Why.
         reason: String,
     },
+    /// The rendered chart would create objects outside the runtime's scope; nothing was
+    /// applied.
+    #[error(
+        "refusing to install release {release}: its chart would create objects outside \
+         namespace {namespace}: {}; nothing was applied",
+        objects.join("; ")
+    )]
+    OutOfScope {
+        /// The release.
+        release: String,
+        /// The runtime's namespace.
+        namespace: String,
+        /// Each object refused, with the reason.
+        objects: Vec<String>,
+    },
+    /// This Helm has no engine to check charts against (a controller bug: every upgrade is
+    /// made for an engine, through `Helm::for_engine`).
+    #[error("refusing to install release {release}: no engine scope to check its chart against")]
+    Unscoped {
+        /// The release.
+        release: String,
+    },
     /// The chart could not be written.
     #[error("writing the chart {path}: {source}")]
     Chart {
@@ -60,21 +87,61 @@ pub struct ReleaseStatus {
 /// new runtimes must not exhaust the controller's memory limit.
 const MAX_CONCURRENT_HELM: usize = 4;
 
+/// What one engine's charts may create (see [`chart_scope`]).
+struct EngineScope {
+    engine: String,
+    cluster_kinds: Vec<GroupKind>,
+    /// Discovery: which kinds are namespaced.
+    cluster: Arc<Cluster>,
+}
+
 /// Runs helm.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Helm {
     binary: PathBuf,
     charts_dir: PathBuf,
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    permits: Arc<tokio::sync::Semaphore>,
+    scope: Option<Arc<EngineScope>>,
+}
+
+impl std::fmt::Debug for Helm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Helm")
+            .field("binary", &self.binary)
+            .field("engine", &self.scope.as_ref().map(|s| &s.engine))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Helm {
-    /// `binary` is the helm executable; charts are unpacked under `charts_dir`.
+    /// `binary` is the helm executable; charts are unpacked under `charts_dir`. It installs
+    /// nothing until given an engine ([`Helm::for_engine`]).
     pub fn new(binary: PathBuf, charts_dir: PathBuf) -> Self {
         Self {
             binary,
             charts_dir,
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HELM)),
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HELM)),
+            scope: None,
+        }
+    }
+
+    /// The same helm (sharing its process limit) for `engine`'s releases: each chart is
+    /// rendered first and refused when it would create an object outside the release's
+    /// namespace, or a cluster-scoped object of a kind not in `cluster_kinds`. `cluster`
+    /// answers which kinds are namespaced.
+    pub fn for_engine(
+        &self,
+        engine: &str,
+        cluster_kinds: &[GroupKind],
+        cluster: Arc<Cluster>,
+    ) -> Helm {
+        Helm {
+            scope: Some(Arc::new(EngineScope {
+                engine: engine.to_owned(),
+                cluster_kinds: cluster_kinds.to_vec(),
+                cluster,
+            })),
+            ..self.clone()
         }
     }
 
@@ -197,8 +264,81 @@ impl Helm {
         ))
     }
 
+    /// Renders the chart as the upgrade would (`helm template`, same values on stdin, CRDs
+    /// included) and checks every object against the engine's scope.
+    ///
+    /// `helm template` rather than `helm upgrade --dry-run=server`: measured on the reference
+    /// chart, 0.15 s and 0.07 s of CPU against 0.4 s and 0.25 s (the install itself: ~0.5 s).
+    /// What it cannot see (`lookup`, `.Release.IsUpgrade`) does not move objects to other
+    /// namespaces in a chart not written to evade the check, and a plugin is trusted code
+    /// anyway (docs/architecture.md).
+    async fn check_chart(
+        &self,
+        namespace: &str,
+        release: &str,
+        chart: &str,
+        values: &[u8],
+    ) -> Result<(), HelmError> {
+        let Some(scope) = &self.scope else {
+            return Err(HelmError::Unscoped {
+                release: release.to_owned(),
+            });
+        };
+        let args = [
+            "template",
+            release,
+            chart,
+            "--namespace",
+            namespace,
+            "--values",
+            "-",
+            "--include-crds",
+            // Test hooks run only on `helm test`, which the controller never calls.
+            "--skip-tests",
+        ];
+        let (ok, stdout, stderr) = self.run(&args, Some(values)).await?;
+        if !ok {
+            return Err(HelmError::Failed {
+                command: format!("template {release}"),
+                stderr,
+            });
+        }
+        let out_of_scope = |objects| HelmError::OutOfScope {
+            release: release.to_owned(),
+            namespace: namespace.to_owned(),
+            objects,
+        };
+        let objects = chart_scope::parse_manifest(&stdout).map_err(|e| out_of_scope(vec![e]))?;
+        let mut scopes = chart_scope::Scopes::new();
+        for object in &objects {
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                scopes.entry(object.type_key())
+            {
+                let namespaced = scope
+                    .cluster
+                    .resource(&object.api_version, &object.kind)
+                    .await
+                    .map(|(_, namespaced)| namespaced)
+                    .map_err(|e| e.to_string());
+                entry.insert(namespaced);
+            }
+        }
+        let refused = chart_scope::violations(
+            &objects,
+            namespace,
+            &scope.engine,
+            &scope.cluster_kinds,
+            &scopes,
+        );
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(out_of_scope(refused))
+        }
+    }
+
     /// `helm upgrade --install` (or `upgrade` alone when `install` is false) with `values`
-    /// passed on stdin.
+    /// passed on stdin, once the rendered chart passed the engine's scope check.
     pub async fn upgrade(
         &self,
         namespace: &str,
@@ -226,6 +366,7 @@ impl Helm {
             "--force-conflicts",
         ]);
         let body = serde_json::to_vec(values).unwrap_or_default();
+        self.check_chart(namespace, release, &chart, &body).await?;
         let (ok, stdout, stderr) = self.run(&args, Some(&body)).await?;
         if !ok {
             return Err(HelmError::Failed {

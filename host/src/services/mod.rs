@@ -4,6 +4,7 @@
 //! Hooks run on blocking threads; each service call blocks that thread on the controller's
 //! async runtime, so the one kube client serves every engine.
 
+mod chart_scope;
 mod cluster;
 mod helm;
 mod scope;

@@ -103,7 +103,11 @@ fn from_cluster(service: &str, e: ClusterError) -> ServiceFailure {
 }
 
 fn from_helm(service: &str, e: HelmError) -> ServiceFailure {
-    failure(service, ServiceErrorKind::Failed, e.to_string())
+    let kind = match &e {
+        HelmError::OutOfScope { .. } => ServiceErrorKind::BadRequest,
+        _ => ServiceErrorKind::Failed,
+    };
+    failure(service, kind, e.to_string())
 }
 
 /// Blanks the values of a Secret: engines reference secrets, they never read them. The keys

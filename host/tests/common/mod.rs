@@ -49,6 +49,7 @@ pub fn fixtures_dir() -> &'static Path {
             "major2",
             "impostor",
             "hang",
+            "escape",
         ] {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
