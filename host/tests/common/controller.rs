@@ -13,6 +13,16 @@ pub struct Controller {
 impl Controller {
     /// Starts the controller on `plugin_dir`, appending its log to `log`.
     pub fn start(plugin_dir: &Path, log: PathBuf) -> Controller {
+        Self::start_as(plugin_dir, log, &kubeconfig_path().unwrap(), &[])
+    }
+
+    /// Starts the controller with `kubeconfig` (its identity) and extra environment.
+    pub fn start_as(
+        plugin_dir: &Path,
+        log: PathBuf,
+        kubeconfig: &Path,
+        env: &[(&str, &str)],
+    ) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -32,9 +42,10 @@ impl Controller {
                 "--sync-period-seconds",
                 "5",
             ])
-            .env("KUBECONFIG", kubeconfig_path().unwrap())
+            .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").unwrap())
             .env("RUST_LOG", "info,fluid_host=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
