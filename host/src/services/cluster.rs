@@ -1,5 +1,6 @@
 //! Typed-free access to any kind (`apiVersion` + `kind` as strings), as engines ask for it.
 
+use crate::controller::caches::{Cached, Caches};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -8,7 +9,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The field manager of every server-side apply the controller makes.
 pub const FIELD_MANAGER: &str = "fluid-controller";
@@ -40,6 +41,8 @@ pub struct Cluster {
     client: Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
     recorder: Recorder,
+    /// The watch caches, once started: reads they can answer cost no request.
+    caches: OnceLock<Caches>,
 }
 
 /// Wraps a client error with what was being attempted.
@@ -66,7 +69,13 @@ impl Cluster {
             client,
             kinds: Mutex::default(),
             recorder,
+            caches: OnceLock::new(),
         }
+    }
+
+    /// Serves reads from these caches from now on.
+    pub fn use_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
     }
 
     /// The client.
@@ -124,6 +133,13 @@ impl Cluster {
         kind: &str,
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
+        if let Some(caches) = self.caches.get() {
+            match caches.get(namespace, api_version, kind, name) {
+                Cached::Hit(o) => return Ok(Some(o)),
+                Cached::Absent => return Ok(None),
+                Cached::Unknown => {}
+            }
+        }
         let (api, _) = self.api(namespace, api_version, kind).await?;
         let found = api
             .get_opt(name)
@@ -142,6 +158,13 @@ impl Cluster {
         kind: &str,
         selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
+        if let Some(items) = self
+            .caches
+            .get()
+            .and_then(|c| c.list(namespace, api_version, kind, selector))
+        {
+            return Ok(items);
+        }
         let (api, _) = self.api(namespace, api_version, kind).await?;
         let mut lp = ListParams::default();
         if let Some(s) = selector {

@@ -74,14 +74,20 @@ pub enum HelmError {
     },
 }
 
-/// The state of a release, from `helm status`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The state of a release, from helm's JSON output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReleaseStatus {
     /// Helm's status word (`deployed`, `failed`, ...).
     pub status: String,
     /// The revision.
     pub revision: u64,
+    /// The rendered manifest (empty from `helm status`).
+    pub manifest: String,
 }
+
+/// Where helm keeps release records: ConfigMaps, as Fluid's controllers do, so the controller
+/// needs no write access to Secrets and reads release state from a metadata watch.
+pub const HELM_DRIVER: &str = "configmap";
 
 /// How many helm processes run at once: each is ~15-18 MB and ~0.3 s of CPU, and a burst of
 /// new runtimes must not exhaust the controller's memory limit.
@@ -229,6 +235,7 @@ impl Helm {
         let _permit = self.permits.acquire().await.ok();
         let mut child = Command::new(&self.binary)
             .args(args)
+            .env("HELM_DRIVER", HELM_DRIVER)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -338,7 +345,8 @@ impl Helm {
     }
 
     /// `helm upgrade --install` (or `upgrade` alone when `install` is false) with `values`
-    /// passed on stdin, once the rendered chart passed the engine's scope check.
+    /// passed on stdin and `labels` on the release records, once the rendered chart passed
+    /// the engine's scope check.
     pub async fn upgrade(
         &self,
         namespace: &str,
@@ -346,11 +354,20 @@ impl Helm {
         chart: &Path,
         values: &Value,
         install: bool,
+        labels: &[(&str, &str)],
     ) -> Result<ReleaseStatus, HelmError> {
         let chart = chart.to_string_lossy();
+        let labels = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut args = vec!["upgrade"];
         if install {
             args.push("--install");
+        }
+        if !labels.is_empty() {
+            args.extend(["--labels", &labels]);
         }
         args.extend([
             release,
@@ -403,6 +420,21 @@ impl Helm {
         } else {
             Err(HelmError::Failed {
                 command: format!("status {release}"),
+                stderr,
+            })
+        }
+    }
+
+    /// `helm rollback` to the previous revision (after an interrupted upgrade).
+    pub async fn rollback(&self, namespace: &str, release: &str) -> Result<(), HelmError> {
+        let (ok, _, stderr) = self
+            .run(&["rollback", release, "--namespace", namespace], None)
+            .await?;
+        if ok {
+            Ok(())
+        } else {
+            Err(HelmError::Failed {
+                command: format!("rollback {release}"),
                 stderr,
             })
         }
@@ -468,6 +500,7 @@ fn parse_release(json: &str) -> ReleaseStatus {
     ReleaseStatus {
         status: v["info"]["status"].as_str().unwrap_or_default().to_owned(),
         revision: v["version"].as_u64().unwrap_or_default(),
+        manifest: v["manifest"].as_str().unwrap_or_default().to_owned(),
     }
 }
 
@@ -525,7 +558,8 @@ mod tests {
             s,
             ReleaseStatus {
                 status: "deployed".into(),
-                revision: 3
+                revision: 3,
+                manifest: String::new(),
             }
         );
     }

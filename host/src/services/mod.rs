@@ -9,6 +9,6 @@ mod cluster;
 mod helm;
 mod scope;
 
-pub use cluster::{api_err, Cluster, ClusterError};
-pub use helm::{Helm, HelmError};
+pub use cluster::{api_err, Cluster, ClusterError, FIELD_MANAGER};
+pub use helm::{fnv1a, Helm, HelmError, HELM_DRIVER};
 pub use scope::{Expiry, ScopedServices};

@@ -311,6 +311,7 @@ impl ScopedServices {
             Service::HelmInstall | Service::HelmUpgrade => {
                 let r: HelmInstallRequest = Self::parse(service, request)?;
                 let chart = self.chart_for(service, &r)?;
+                let uid = self.runtime.uid.clone().unwrap_or_default();
                 let s = self
                     .helm
                     .upgrade(
@@ -319,6 +320,7 @@ impl ScopedServices {
                         &chart,
                         &r.values,
                         known == Service::HelmInstall,
+                        &[(crate::controller::caches::RUNTIME_UID_LABEL, &uid)],
                     )
                     .await
                     .map_err(|e| from_helm(service, e))?;

@@ -79,3 +79,12 @@ pub async fn wait_bound(ns: &str, name: &str) -> fluid_test_support::Result<()> 
     )
     .await
 }
+
+/// The condition of a type in an object's status, if present.
+pub fn condition(object: &Value, kind: &str) -> Option<Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+}
