@@ -58,7 +58,7 @@ struct RunArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
     #[arg(long, default_value = "0.0.0.0:8080", env = "FLUID_HTTP_ADDR")]
     http_addr: std::net::SocketAddr,
-    /// The helm binary.
+    /// The helm 4 binary (a path, or a name looked up on PATH); checked at start-up.
     #[arg(long, default_value = "helm", env = "FLUID_HELM")]
     helm: PathBuf,
     /// Elect a leader on a Lease, so several replicas are safe.

@@ -36,6 +36,7 @@ pub struct RunOptions {
 
 /// Runs until a shutdown signal (or the loss of the lease).
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    Helm::check_binary(&opts.helm).await?;
     let registry = Registry::load_dir(&opts.plugin_dir)?;
     if registry.plugins().is_empty() {
         tracing::warn!(dir = %opts.plugin_dir.display(), "no plugin loaded: only Datasets are served");
@@ -126,14 +127,16 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             continue;
         };
         let info = plugin.info();
+        let helm =
+            Arc::new(helm.for_engine(&info.name, &info.cluster_scoped_kinds, cluster.clone()));
         let ctx = Arc::new(runtime::RuntimeContext {
-            hooks: HookCaller {
-                plugin: plugin.clone(),
-                cluster: cluster.clone(),
-                helm: helm.clone(),
-                timeout: opts.config.hook_timeout,
-                metrics: metrics.clone(),
-            },
+            hooks: HookCaller::new(
+                plugin.clone(),
+                cluster.clone(),
+                helm.clone(),
+                &opts.config,
+                metrics.clone(),
+            ),
             kind: kind.clone(),
             cluster: cluster.clone(),
             helm: helm.clone(),

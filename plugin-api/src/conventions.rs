@@ -53,7 +53,10 @@ pub fn fuse_host_mount_path(engine: &str, namespace: &str, name: &str) -> String
 /// `/runtime-mnt/<engine>/<namespace>/<name>/<engine>-fuse`: the PV's `fluid_path`, which the
 /// CSI plugin binds into the pods that use the volume.
 pub fn fuse_mount_path(engine: &str, namespace: &str, name: &str) -> String {
-    format!("{}/{engine}-fuse", fuse_host_mount_path(engine, namespace, name))
+    format!(
+        "{}/{engine}-fuse",
+        fuse_host_mount_path(engine, namespace, name)
+    )
 }
 
 /// The runtime that owns everything the engine creates (the `ownerReferences` entry).
@@ -236,7 +239,11 @@ mod tests {
         assert_eq!(c.fuse_host_mount_path, "/runtime-mnt/juicefs/team/demo");
         assert_eq!(
             (c.master_name(), c.worker_name(), c.fuse_name()),
-            ("demo-master".into(), "demo-worker".into(), "demo-fuse".into())
+            (
+                "demo-master".into(),
+                "demo-worker".into(),
+                "demo-fuse".into()
+            )
         );
         assert_eq!(
             c.owner,
@@ -268,7 +275,9 @@ mod tests {
         let c = Conventions::of("vendorfs", "VendorFS", &rt, Some(&ds));
         assert_eq!(c.fuse_node_selector_key, format!("fluid.io/f-{UID}"));
         assert_eq!(c.dataset_id, UID);
-        assert!(c.fuse_mount_path.ends_with(&format!("/team/{name}/vendorfs-fuse")));
+        assert!(c
+            .fuse_mount_path
+            .ends_with(&format!("/team/{name}/vendorfs-fuse")));
         // Without a Dataset (yet) the long form is kept, as the controller does.
         let c = Conventions::of("vendorfs", "VendorFS", &rt, None);
         assert_eq!(c.dataset_id, format!("team-{name}"));

@@ -48,6 +48,7 @@
 
 pub mod abi;
 pub mod conventions;
+mod elf;
 mod engine;
 pub mod export;
 mod host;

@@ -26,8 +26,7 @@ use crate::conventions::{merge_values, Conventions};
 use crate::engine::HookContext;
 use crate::host::{with_host, Host, ServiceHandler};
 use crate::protocol::{
-    ExecRequest, ExecResponse, Hook, HookRequest, ProtocolVersion, ServiceErrorKind,
-    ServiceFailure,
+    ExecRequest, ExecResponse, Hook, HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -639,8 +638,7 @@ fn fuse_problems(fuse: &Value, c: &Conventions) -> Vec<String> {
     let under_mount = |path: &str| {
         let path = path.trim_end_matches('/');
         !path.is_empty()
-            && (c.fuse_mount_path == path
-                || c.fuse_mount_path.starts_with(&format!("{path}/")))
+            && (c.fuse_mount_path == path || c.fuse_mount_path.starts_with(&format!("{path}/")))
     };
     let host_volumes: Vec<&str> = pod["volumes"]
         .as_array()
@@ -649,14 +647,22 @@ fn fuse_problems(fuse: &Value, c: &Conventions) -> Vec<String> {
         .filter(|v| v["hostPath"]["path"].as_str().is_some_and(under_mount))
         .filter_map(|v| v["name"].as_str())
         .collect();
-    let propagated = pod["containers"].as_array().into_iter().flatten().any(|ct| {
-        ct["volumeMounts"].as_array().into_iter().flatten().any(|m| {
-            m["name"]
-                .as_str()
-                .is_some_and(|n| host_volumes.contains(&n))
-                && m["mountPropagation"] == "Bidirectional"
-        })
-    });
+    let propagated = pod["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|ct| {
+            ct["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| {
+                    m["name"]
+                        .as_str()
+                        .is_some_and(|n| host_volumes.contains(&n))
+                        && m["mountPropagation"] == "Bidirectional"
+                })
+        });
     if !propagated {
         problems.push(format!(
             "DaemonSet {}: no container mounts the node's {} (.Values.fuseHostMountPath) with \
@@ -732,9 +738,11 @@ mod tests {
             assert_eq!(pods.len(), 1);
             assert_eq!(pods[0]["metadata"]["name"], "p1");
             assert_eq!(h.list("v1", "Pod", Some("role")).unwrap().len(), 2);
-            h.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
-                "data": {"a": "1"}}))
-                .unwrap();
+            h.apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                "data": {"a": "1"}}),
+            )
+            .unwrap();
             assert!(h.get("v1", "ConfigMap", "c").unwrap().is_some());
             assert!(h.delete("v1", "ConfigMap", "c").unwrap());
             assert!(!h.delete("v1", "ConfigMap", "c").unwrap());

@@ -310,7 +310,8 @@ impl Cluster {
         Ok((stdout, stderr, code))
     }
 
-    /// Records an Event on `regarding`. Failures to record are logged, never fatal.
+    /// Records an Event on `regarding`. Failures to record are logged, never fatal. Texts
+    /// over the API server's limits are cut (it would drop the whole Event).
     pub async fn event(
         &self,
         regarding: &ObjectReference,
@@ -318,21 +319,43 @@ impl Cluster {
         reason: &str,
         message: &str,
     ) {
+        let reason = cut_utf8(reason, EVENT_REASON_LIMIT, "").into_owned();
         let ev = Event {
             type_: if warning {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
-            reason: reason.to_owned(),
-            note: Some(message.to_owned()),
-            action: reason.to_owned(),
+            reason: reason.clone(),
+            note: Some(cut_utf8(message, EVENT_NOTE_LIMIT, TRUNCATED).into_owned()),
+            action: reason.clone(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, regarding).await {
-            tracing::warn!(reason, error = %e, "could not record an event");
+            tracing::warn!(%reason, error = %e, "could not record an event");
         }
     }
+}
+
+/// The API server refuses an Event whose note is over 1024 bytes, or whose reason or action
+/// is over 128 (`k8s.io/kubernetes/pkg/apis/core/validation/events.go`).
+const EVENT_NOTE_LIMIT: usize = 1024;
+const EVENT_REASON_LIMIT: usize = 128;
+/// Ends a cut note, so a reader knows there was more (the full text is in the log or the
+/// condition).
+const TRUNCATED: &str = " …[truncated]";
+
+/// `text` if it fits in `limit` bytes, else its longest prefix that fits with `marker`
+/// appended, cut at a character boundary.
+fn cut_utf8<'a>(text: &'a str, limit: usize, marker: &str) -> std::borrow::Cow<'a, str> {
+    if text.len() <= limit {
+        return text.into();
+    }
+    let mut end = limit.saturating_sub(marker.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{marker}", &text[..end]).into()
 }
 
 /// `apiVersion`, `kind` and `metadata.name` of an object.
@@ -355,4 +378,27 @@ pub fn identity(object: &Value) -> Result<(String, String, String), ClusterError
         field("/kind")?,
         field("/metadata/name")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_event_texts_are_cut_to_the_api_limits_at_character_boundaries() {
+        assert_eq!(cut_utf8("short", EVENT_NOTE_LIMIT, TRUNCATED), "short");
+        let exact = "a".repeat(EVENT_NOTE_LIMIT);
+        assert_eq!(cut_utf8(&exact, EVENT_NOTE_LIMIT, TRUNCATED), exact);
+
+        // Three-byte characters: no cut may split one.
+        let long = "€".repeat(2000);
+        let cut = cut_utf8(&long, EVENT_NOTE_LIMIT, TRUNCATED);
+        assert!(cut.len() <= EVENT_NOTE_LIMIT, "{}", cut.len());
+        assert!(cut.len() > EVENT_NOTE_LIMIT - 3 - TRUNCATED.len());
+        assert!(cut.ends_with(TRUNCATED));
+        assert!(cut.trim_end_matches(TRUNCATED).chars().all(|c| c == '€'));
+
+        let reason = "R".repeat(300);
+        assert_eq!(cut_utf8(&reason, EVENT_REASON_LIMIT, ""), "R".repeat(128));
+    }
 }

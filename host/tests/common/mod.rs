@@ -42,7 +42,16 @@ pub fn fixtures_dir() -> &'static Path {
         if profile == "release" {
             cmd.arg("--release");
         }
-        for f in ["alpha", "beta", "duplicate", "not-a-plugin", "major2"] {
+        for f in [
+            "alpha",
+            "beta",
+            "duplicate",
+            "not-a-plugin",
+            "major2",
+            "impostor",
+            "hang",
+            "escape",
+        ] {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
         cmd.args(["-p", "fluid-reference"]);

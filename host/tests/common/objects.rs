@@ -28,6 +28,16 @@ pub fn get(ns: &str, what: &str) -> Option<Value> {
         .and_then(|s| serde_json::from_str(&s).ok())
 }
 
+/// Asserts that `kubectl ARGS` (a `get`) finds nothing.
+pub fn assert_absent(args: &[&str]) {
+    let out = kubectl(args);
+    assert!(
+        out.as_ref()
+            .is_err_and(|e| e.to_string().contains("NotFound")),
+        "{args:?} exists: {out:?}"
+    );
+}
+
 /// A Dataset and a ReferenceRuntime of the same name.
 pub fn reference_pair(name: &str, replicas: i32) -> String {
     format!(

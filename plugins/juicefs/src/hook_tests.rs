@@ -3,9 +3,7 @@
 
 use super::*;
 use crate::transform::tests::{sample, COMMUNITY, ENTERPRISE};
-use fluid_plugin_api::protocol::{
-    Hook, HookRequest, ServiceErrorKind, ServiceFailure,
-};
+use fluid_plugin_api::protocol::{Hook, HookRequest, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::{with_host, ServiceHandler};
 use std::sync::Mutex;
 
