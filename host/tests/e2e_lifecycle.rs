@@ -197,6 +197,14 @@ async fn invalid_spec(ns: &str) {
     .await
     .unwrap();
     assert!(events.contains("Warning"));
+    // Claimed is not Bound: the runtime does not say DatasetBound=True while its Dataset is
+    // not Bound.
+    let rt = get(ns, "referenceruntime/bad").unwrap();
+    let ds = get(ns, "dataset/bad").unwrap();
+    assert_ne!(ds["status"]["phase"], "Bound", "{ds:#}");
+    let bound = condition(&rt, "DatasetBound").unwrap();
+    assert_eq!(bound["status"], "False", "{rt:#}");
+    assert_eq!(bound["reason"], "DatasetClaimed");
     // Fixing the spec lets it proceed.
     kubectl([
         "patch",
@@ -209,6 +217,14 @@ async fn invalid_spec(ns: &str) {
     ])
     .unwrap();
     wait_bound(ns, "bad").await.unwrap();
+    wait_until("DatasetBound=True on the runtime", WAIT, || async {
+        let rt = get(ns, "referenceruntime/bad").ok_or_else(|| "no runtime".to_owned())?;
+        condition(&rt, "DatasetBound")
+            .filter(|c| c["status"] == "True")
+            .ok_or(format!("status {}", rt["status"]))
+    })
+    .await
+    .unwrap();
     kubectl([
         "delete",
         "referenceruntime/bad",
