@@ -37,6 +37,7 @@ async fn scoped(
         runtime: ObjectReference {
             name: Some("demo".into()),
             namespace: Some(ns.name().into()),
+            uid: Some(format!("uid-of-demo-in-{}", ns.name())),
             ..Default::default()
         },
         plugin: "tester".into(),
@@ -287,4 +288,71 @@ async fn a_chart_reaching_outside_the_namespace_is_refused_before_anything_is_ap
     assert_absent(&["get", "clusterrole", &role]);
     ns.cleanup().await.unwrap();
     other.cleanup().await.unwrap();
+}
+
+/// An engine's helm calls only reach the releases the host installed for its runtime: a
+/// user's release of the same name, or another runtime's, is refused with its name and left
+/// as it was. (Before: `helm_upgrade` replaced the user's release with the engine's chart,
+/// `helm_uninstall` removed it, and this test failed on the first `unwrap_err`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_cannot_change_a_release_the_host_did_not_install_for_its_runtime() {
+    let ns = TestNamespace::create("foreign-release").await.unwrap();
+    let app = chart("user-app", &[("app.yaml", configmap("user-app", None))]);
+    let dir = tempfile::tempdir().unwrap();
+    let packed = dir.path().join("user-app.tgz");
+    std::fs::write(&packed, &app).unwrap();
+    fluid_test_support::helm([
+        "install",
+        "user-app",
+        packed.to_str().unwrap(),
+        "-n",
+        ns.name(),
+        "--wait",
+    ])
+    .unwrap();
+    let engine = chart("engine", &[("engine.yaml", configmap("engine", None))]);
+    let services = scoped(&ns, Box::leak(engine.into_boxed_slice()), &[]).await;
+    for (service, request) in [
+        ("helm_install", json!({"release": "user-app", "values": {}})),
+        ("helm_upgrade", json!({"release": "user-app", "values": {}})),
+        ("helm_uninstall", json!({"release": "user-app"})),
+    ] {
+        let err = call(&services, service, request).await.unwrap_err();
+        assert_eq!(err.kind, ServiceErrorKind::BadRequest, "{service}: {err}");
+        assert_eq!(
+            err.message,
+            format!(
+                "Helm release {}/user-app exists and was not installed by fluid-rs for this \
+                 runtime: engines may only change the releases the host installed for their \
+                 runtime",
+                ns.name()
+            ),
+            "{service}"
+        );
+    }
+    kubectl(["get", "configmap", "user-app", "-n", ns.name()]).unwrap();
+    assert_absent(&["get", "configmap", "engine", "-n", ns.name()]);
+
+    // The runtime's own release is served; another runtime's services may not touch it.
+    call(
+        &services,
+        "helm_install",
+        json!({"release": "demo", "values": {}}),
+    )
+    .await
+    .unwrap();
+    let mut other = services.clone();
+    other.runtime.uid = Some("uid-of-another-runtime".into());
+    let err = call(&other, "helm_uninstall", json!({"release": "demo"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("was installed for another runtime"),
+        "{err}"
+    );
+    let ours = call(&services, "helm_uninstall", json!({"release": "demo"}))
+        .await
+        .unwrap();
+    assert_eq!(ours["uninstalled"], true, "{ours}");
+    ns.cleanup().await.unwrap();
 }

@@ -39,6 +39,9 @@ pub struct MountInfo {
     pub clean_policy: Option<String>,
     /// The CSI driver serving the volume (`fuse.csi.fluid.io` unless configured).
     pub driver: String,
+    /// The fuse DaemonSet's generation when known: labelled at creation
+    /// ([`FUSE_GENERATION_LABEL`]), which spares a patch right after.
+    pub fuse_generation: Option<String>,
 }
 
 impl MountInfo {
@@ -50,6 +53,7 @@ impl MountInfo {
             fluid_path: conventions.fuse_mount_path.clone(),
             clean_policy: None,
             driver: CSI_DRIVER.to_owned(),
+            fuse_generation: None,
         }
     }
 }
@@ -70,7 +74,7 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
         .and_then(|a| a.get(CAPACITY_ANNOTATION))
         .cloned()
         .unwrap_or_else(|| DEFAULT_CAPACITY.to_owned());
-    let labels = BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (
             names::common_label(&namespace, &name, &uid),
             "true".to_owned(),
@@ -80,6 +84,9 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
             names::dataset_id(&namespace, &name, &uid),
         ),
     ]);
+    if let Some(generation) = &mount.fuse_generation {
+        labels.insert(FUSE_GENERATION_LABEL.to_owned(), generation.clone());
+    }
     let annotations = BTreeMap::from([("CreatedBy".to_owned(), "fluid".to_owned())]);
     let pv_name = names::pv_name(&namespace, &name);
     let mut attributes = BTreeMap::from([
@@ -247,9 +254,14 @@ mod tests {
         let mount = MountInfo {
             clean_policy: Some("OnDemand".into()),
             driver: "fuse.csi.fluid-rs.io".into(),
+            fuse_generation: Some("3".into()),
             ..conventional("x", "X", "n", "d")
         };
-        let (pv, _) = build(&ds, &mount);
+        let (pv, pvc) = build(&ds, &mount);
+        // Created with the fuse generation the CSI plugin compares: no patch after.
+        for labels in [&pv.metadata.labels, &pvc.metadata.labels] {
+            assert_eq!(labels.as_ref().unwrap()[FUSE_GENERATION_LABEL], "3");
+        }
         let csi = pv.spec.unwrap().csi.unwrap();
         assert_eq!(csi.driver, "fuse.csi.fluid-rs.io");
         assert_eq!(

@@ -2,6 +2,7 @@
 
 use super::cluster::{Cluster, ClusterError};
 use super::helm::{Helm, HelmError};
+use crate::lifecycle::Ownership;
 use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
 use fluid_plugin_api::ServiceHandler;
@@ -169,6 +170,30 @@ impl ScopedServices {
         })
     }
 
+    /// Refuses to change a release installed by someone else: a user's application, or
+    /// another runtime's engine. A release is ours when its records carry this runtime's uid
+    /// (`--labels` at install); one that does not exist yet may be installed.
+    async fn release_not_foreign(
+        &self,
+        service: &str,
+        release: &str,
+    ) -> Result<(), ServiceFailure> {
+        let uid = self.runtime.uid.as_deref().unwrap_or_default();
+        let index = self
+            .cluster
+            .release(&self.namespace, release)
+            .await
+            .map_err(|e| from_cluster(service, e))?;
+        match index.view(uid, 0).ownership {
+            Ownership::Foreign(why) => Err(failure(
+                service,
+                ServiceErrorKind::BadRequest,
+                format!("{why}: engines may only change the releases the host installed for their runtime"),
+            )),
+            Ownership::Ours | Ownership::Absent => Ok(()),
+        }
+    }
+
     async fn namespaced_only(
         &self,
         service: &str,
@@ -310,6 +335,7 @@ impl ScopedServices {
             }
             Service::HelmInstall | Service::HelmUpgrade => {
                 let r: HelmInstallRequest = Self::parse(service, request)?;
+                self.release_not_foreign(service, &r.release).await?;
                 let chart = self.chart_for(service, &r)?;
                 let uid = self.runtime.uid.clone().unwrap_or_default();
                 let s = self
@@ -335,6 +361,7 @@ impl ScopedServices {
             }
             Service::HelmUninstall => {
                 let r: HelmReleaseRequest = Self::parse(service, request)?;
+                self.release_not_foreign(service, &r.release).await?;
                 let uninstalled = self
                     .helm
                     .uninstall(ns, &r.release)

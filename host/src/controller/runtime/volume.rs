@@ -27,6 +27,7 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> 
             .as_str()
             .map(str::to_owned),
         driver: pass.ctx.config.csi_driver.clone(),
+        fuse_generation: fuse_generation(pass),
         ..MountInfo::of(&pass.conventions())
     };
     let (pv, pvc) = shape::build(&dataset, &mount);
@@ -104,11 +105,7 @@ fn conflict(pass: &mut Pass<'_>, whose: &str) -> bool {
 pub(super) async fn sync_fuse_generation(pass: &Pass<'_>) -> Result<(), ReconcileError> {
     let (ns, name) = (&pass.ns, &pass.name);
     let caches = &pass.ctx.caches;
-    let Some(generation) = caches
-        .daemonset(ns, &format!("{name}-fuse"))
-        .and_then(|d| d.metadata.generation)
-        .map(|g| g.to_string())
-    else {
+    let Some(generation) = fuse_generation(pass) else {
         return Ok(());
     };
     let stale = |labels: Option<&std::collections::BTreeMap<String, String>>| {
@@ -219,4 +216,13 @@ where
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(e) => Err(api_err(format!("delete {what}"))(e).into()),
     }
+}
+
+/// The generation of the runtime's fuse DaemonSet, from the watch cache.
+fn fuse_generation(pass: &Pass<'_>) -> Option<String> {
+    pass.ctx
+        .caches
+        .daemonset(&pass.ns, &format!("{}-fuse", pass.name))
+        .and_then(|d| d.metadata.generation)
+        .map(|g| g.to_string())
 }
