@@ -21,6 +21,13 @@ pub struct Requests {
     pub watches: u64,
 }
 
+impl Requests {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.reads + self.writes + self.watches
+    }
+}
+
 impl std::ops::Sub for Requests {
     type Output = Requests;
     fn sub(self, o: Requests) -> Requests {
