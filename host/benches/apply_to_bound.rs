@@ -189,6 +189,10 @@ impl Controller {
             ])
             .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").expect("helm"))
+            .env(
+                "FLUID_HELM_ENGINE",
+                tool_path("fluid-helm-engine").expect("fluid-helm-engine"),
+            )
             .env("RUST_LOG", "info,fluid_host=debug")
             .env("FLUID_LOG_FORMAT", "text")
             // Its own chart directory: nothing shared with other controllers on this machine.

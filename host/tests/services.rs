@@ -4,10 +4,10 @@
 mod common;
 
 use common::objects::assert_absent;
-use fluid_host::services::{Cluster, Expiry, Helm, ScopedServices};
+use fluid_host::services::{Cluster, Expiry, ScopedServices};
 use fluid_plugin_api::protocol::{GroupKind, Hook, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
-use fluid_test_support::{kubeconfig_path, kubectl, tool_path, wait_until, TestNamespace};
+use fluid_test_support::{kubeconfig_path, kubectl, wait_until, TestNamespace};
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -20,15 +20,13 @@ async fn scoped(
     chart: &'static [u8],
     cluster_kinds: &[GroupKind],
 ) -> ScopedServices {
-    // helm runs as the controller runs it: a child process finding the cluster in KUBECONFIG.
+    // The chart engine runs as the controller runs it: a child process finding the cluster in
+    // KUBECONFIG.
     static KUBECONFIG: std::sync::Once = std::sync::Once::new();
     KUBECONFIG.call_once(|| std::env::set_var("KUBECONFIG", kubeconfig_path().unwrap()));
     let cluster = Arc::new(Cluster::new(ns.client(), None));
-    let helm = Helm::new(
-        tool_path("helm").unwrap(),
-        std::env::temp_dir().join("fluid-rs-services-test"),
-    )
-    .for_engine("tester", cluster_kinds, cluster.clone());
+    let helm =
+        common::helm("fluid-rs-services-test").for_engine("tester", cluster_kinds, cluster.clone());
     ScopedServices {
         cluster,
         helm: Arc::new(helm),

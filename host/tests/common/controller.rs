@@ -53,6 +53,7 @@ impl Controller {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").unwrap())
+            .env("FLUID_HELM_ENGINE", tool_path("fluid-helm-engine").unwrap())
             .env("RUST_LOG", "info,fluid_host=debug")
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
