@@ -22,6 +22,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"syscall"
+
+	"helm.sh/helm/v4/pkg/kube"
 )
 
 // maxLine bounds one request (a chart and its values).
@@ -49,6 +51,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "fluid-helm-engine: %v\n", err)
 		os.Exit(1)
 	}
+
+	// Objects are applied under helm's own field manager (the CLI's, named after its binary),
+	// so a release made here and one upgraded or rolled back by `helm` (or by the controller's
+	// per-call backend) share their fields instead of conflicting.
+	kube.ManagedFieldsManager = "helm"
 
 	helm := helmVersion()
 	c, err := newCluster(logger, "fluid-helm-engine (helm "+helm+")")

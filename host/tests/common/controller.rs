@@ -62,6 +62,11 @@ impl Controller {
         Controller { child, log }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -6,6 +6,7 @@
 pub mod apiserver;
 pub mod controller;
 pub mod objects;
+pub mod procs;
 
 use fluid_plugin_api::protocol::{HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
