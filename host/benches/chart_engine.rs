@@ -1,7 +1,8 @@
 //! The two chart engines side by side on the local control plane: one `helm` process per call
 //! (`--chart-engine=helm`) and the resident `fluid-helm-engine` (`--chart-engine=resident`),
 //! each driven through the controller's own `Helm` (so an install is the render check plus the
-//! upgrade, as for a runtime), on the JuiceFS engine's chart (`charts/juicefs`, defaults).
+//! upgrade, as for a runtime), on the reference engine's chart (`charts/reference`: a worker StatefulSet and a fuse
+//! DaemonSet, the chart `apply_to_bound` installs).
 //! Figures per op: wall time (median and p90 of one op at a time), CPU of this process (the
 //! controller's side) and of the chart engine (helm children, or the engine process), and the
 //! chart engine's peak RSS; then a burst of releases installed at once. Prints figures and
@@ -141,16 +142,14 @@ where
 async fn round(label: &str, helm: &Helm, chart: Chart<'_>, ns: &str, releases: &[String]) {
     println!("  {label}:");
     let labels = [("fluid.io/runtime-uid", "bench")];
+    let values = |r: &str, replicas: u32| {
+        json!({"fullnameOverride": r, "ownerDatasetId": format!("{ns}-{r}"),
+            "fuseNodeSelectorKey": format!("fluid.io/f-{ns}-{r}"),
+            "runtimeIdentity": {"namespace": ns, "name": r}, "worker": {"replicas": replicas}})
+    };
     let mut install = measure(releases, |r| async move {
         let s = helm
-            .upgrade(
-                ns,
-                &r,
-                chart,
-                &json!({"fullnameOverride": r}),
-                true,
-                &labels,
-            )
+            .upgrade(ns, &r, chart, &values(&r, 1), true, &labels)
             .await
             .expect("install");
         assert_eq!(s.revision, 1, "{r}");
@@ -158,9 +157,8 @@ async fn round(label: &str, helm: &Helm, chart: Chart<'_>, ns: &str, releases: &
     .await;
     install.print("install");
     let mut upgrade = measure(releases, |r| async move {
-        let values = json!({"fullnameOverride": r, "worker": {"replicas": 2}});
         let s = helm
-            .upgrade(ns, &r, chart, &values, true, &labels)
+            .upgrade(ns, &r, chart, &values(&r, 2), true, &labels)
             .await
             .expect("upgrade");
         assert_eq!(s.revision, 2, "{r}");
@@ -185,7 +183,7 @@ async fn round(label: &str, helm: &Helm, chart: Chart<'_>, ns: &str, releases: &
     let before = proc_stats(me);
     let t = Instant::now();
     let installs = releases.iter().map(|r| async move {
-        helm.upgrade(ns, r, chart, &json!({"fullnameOverride": r}), true, &labels)
+        helm.upgrade(ns, r, chart, &values(r, 1), true, &labels)
             .await
             .expect("burst install");
     });
@@ -217,7 +215,7 @@ async fn bench() {
     fluid_test_support::helm([
         "package",
         common::workspace_root()
-            .join("charts/juicefs")
+            .join("charts/reference")
             .to_str()
             .unwrap(),
         "-d",
@@ -231,30 +229,34 @@ async fn bench() {
         .map(|e| std::fs::read(e.path()).unwrap())
         .expect("the packed chart");
     let chart = Chart {
-        name: "juicefs",
+        name: "reference",
         tgz: &tgz,
     };
     let ns = TestNamespace::create("bench-engine").await.unwrap();
     let cluster = Arc::new(Cluster::new(ns.client(), None));
     let processes = Helm::new(tool_path("helm").unwrap(), dir.path().join("charts")).for_engine(
-        "juicefs",
+        "reference",
         &[],
         cluster.clone(),
     );
-    let engine = Arc::new(ResidentEngine::new(tool_path("fluid-helm-engine").unwrap()));
-    let start = Instant::now();
-    let helm_version = engine.start().await.unwrap();
     println!(
-        "chart_engine: namespace {}, {releases} releases per round, {rounds} rounds per engine, {} cores; resident engine (helm {helm_version}) started in {}",
+        "chart_engine: namespace {}, {releases} releases per round, {rounds} rounds per engine, {} cores",
         ns.name(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        secs(start.elapsed())
     );
-    let resident = Helm::resident(engine).for_engine("juicefs", &[], cluster);
     let names: Vec<String> = (0..releases).map(|i| format!("bench-{i:03}")).collect();
     for n in 0..rounds {
         println!("round {n}:");
         round("helm processes", &processes, chart, ns.name(), &names).await;
+        // An engine per round, so that none idles beside the helm processes measured.
+        let engine = Arc::new(ResidentEngine::new(tool_path("fluid-helm-engine").unwrap()));
+        let start = Instant::now();
+        let version = engine.start().await.unwrap();
+        println!(
+            "  resident engine (helm {version}) started in {}",
+            secs(start.elapsed())
+        );
+        let resident = Helm::resident(engine).for_engine("reference", &[], cluster.clone());
         round("resident engine", &resident, chart, ns.name(), &names).await;
     }
     let engine_rss = proc_stats(std::process::id());
