@@ -58,7 +58,21 @@ struct RunArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
     #[arg(long, default_value = "0.0.0.0:8080", env = "FLUID_HTTP_ADDR")]
     http_addr: std::net::SocketAddr,
-    /// The helm 4 binary (a path, or a name looked up on PATH); checked at start-up.
+    /// What makes the helm releases: `resident`, one long-lived `fluid-helm-engine` process
+    /// (Helm's Go SDK), or `helm`, one `helm` process per call. Releases are the same helm
+    /// releases either way.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "resident",
+        env = "FLUID_CHART_ENGINE"
+    )]
+    chart_engine: fluid_host::services::ChartEngineKind,
+    /// The resident chart engine (a path, or a name looked up on PATH); started at start-up.
+    #[arg(long, default_value = "fluid-helm-engine", env = "FLUID_HELM_ENGINE")]
+    helm_engine: PathBuf,
+    /// The helm 4 binary of `--chart-engine=helm` (a path, or a name looked up on PATH);
+    /// checked at start-up.
     #[arg(long, default_value = "helm", env = "FLUID_HELM")]
     helm: PathBuf,
     /// Elect a leader on a Lease, so several replicas are safe.
@@ -135,6 +149,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 plugin_dir: args.plugin_dir,
                 http_addr: args.http_addr,
                 helm: args.helm,
+                chart_engine: args.chart_engine,
+                helm_engine: args.helm_engine,
                 lease: args.leader_elect.then(|| fluid_host::leader::LeaseConfig {
                     namespace: args.lease_namespace,
                     name: args.lease_name,

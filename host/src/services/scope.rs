@@ -1,7 +1,7 @@
 //! One runtime's view of the host services: what a hook's `Host` calls reach.
 
 use super::cluster::{Cluster, ClusterError};
-use super::helm::{Helm, HelmError};
+use super::helm::{Chart, Helm, HelmError};
 use crate::lifecycle::Ownership;
 use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
@@ -212,36 +212,33 @@ impl ScopedServices {
         }
     }
 
+    /// The chart of a helm request: the one it carries, else the plugin's.
     fn chart_for(
         &self,
         service: &str,
         req: &HelmInstallRequest,
-    ) -> Result<std::path::PathBuf, ServiceFailure> {
-        let bytes = match &req.chart_base64 {
+    ) -> Result<std::borrow::Cow<'static, [u8]>, ServiceFailure> {
+        match &req.chart_base64 {
             Some(b64) => base64::engine::general_purpose::STANDARD
                 .decode(b64)
+                .map(std::borrow::Cow::Owned)
                 .map_err(|e| {
                     failure(
                         service,
                         ServiceErrorKind::BadRequest,
                         format!("chartBase64: {e}"),
                     )
-                })?,
-            None if self.chart.is_empty() => {
-                return Err(failure(
-                    service,
-                    ServiceErrorKind::BadRequest,
-                    format!(
-                        "plugin {} has no chart and the request carries none",
-                        self.plugin
-                    ),
-                ))
-            }
-            None => self.chart.to_vec(),
-        };
-        self.helm
-            .chart_file(&self.plugin, &bytes)
-            .map_err(|e| from_helm(service, e))
+                }),
+            None if self.chart.is_empty() => Err(failure(
+                service,
+                ServiceErrorKind::BadRequest,
+                format!(
+                    "plugin {} has no chart and the request carries none",
+                    self.plugin
+                ),
+            )),
+            None => Ok(std::borrow::Cow::Borrowed(self.chart)),
+        }
     }
 
     async fn serve(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
@@ -343,7 +340,10 @@ impl ScopedServices {
                     .upgrade(
                         ns,
                         &r.release,
-                        &chart,
+                        Chart {
+                            name: &self.plugin,
+                            tgz: &chart,
+                        },
                         &r.values,
                         known == Service::HelmInstall,
                         &[(crate::controller::caches::RUNTIME_UID_LABEL, &uid)],

@@ -11,7 +11,7 @@ use crate::controller::caches::RUNTIME_UID_LABEL;
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
 use crate::lifecycle::{release_action, ReleaseAction, Repair};
-use crate::services::fnv1a;
+use crate::services::{fnv1a, Chart};
 use fluid_plugin_api::conventions::merge_values;
 use fluid_plugin_api::protocol::Hook;
 use k8s_openapi::api::core::v1::Secret;
@@ -202,7 +202,6 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
             pass.ctx.engine()
         )));
     }
-    let file = pass.ctx.helm.chart_file(pass.ctx.engine(), chart)?;
     let uid = pass.uid().to_owned();
     let release = pass
         .ctx
@@ -210,7 +209,10 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
         .upgrade(
             &pass.ns,
             &pass.name,
-            &file,
+            Chart {
+                name: pass.ctx.engine(),
+                tgz: chart,
+            },
             &values,
             true,
             &[(RUNTIME_UID_LABEL, uid.as_str())],
