@@ -358,15 +358,20 @@ impl<'a> Pass<'a> {
         } else {
             setup::Progress::Ready
         };
-        let volume_ready = volume::ensure(self).await?;
+        match progress {
+            setup::Progress::RecheckIn(d) => return Ok(Action::requeue(d)),
+            // Progress comes from the watched objects (workloads, release, volume).
+            setup::Progress::Waiting => return Ok(Action::await_change()),
+            setup::Progress::Ready => {}
+        }
+        // The volume only once the engine is set up (as Fluid): a failed or unfinished install
+        // leaves no PV/PVC a pod could wait on, and the PV is created with the fuse
+        // DaemonSet's generation.
+        if !volume::ensure(self).await? {
+            return Ok(Action::await_change());
+        }
         if setup_needed {
-            match progress {
-                setup::Progress::RecheckIn(d) => return Ok(Action::requeue(d)),
-                // Progress comes from the watched objects (workloads, release, volume).
-                setup::Progress::Waiting => return Ok(Action::await_change()),
-                setup::Progress::Ready if !volume_ready => return Ok(Action::await_change()),
-                setup::Progress::Ready => setup::bind(self)?,
-            }
+            setup::bind(self)?;
         }
         sync::sync(self).await?;
         Ok(Action::requeue(self.ctx.config.sync_period))
