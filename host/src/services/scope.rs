@@ -184,7 +184,7 @@ impl ScopedServices {
             .release(&self.namespace, release)
             .await
             .map_err(|e| from_cluster(service, e))?;
-        match index.view(uid, 0).ownership {
+        match index.ownership(uid) {
             Ownership::Foreign(why) => Err(failure(
                 service,
                 ServiceErrorKind::BadRequest,
