@@ -111,8 +111,8 @@ func (e *engine) inputs(r *Request) (*chart.Chart, map[string]interface{}, error
 }
 
 // upgrade is `helm upgrade [--install] RELEASE CHART --namespace NS --values - --labels L
-// --force-conflicts`: server-side apply (on install; on upgrade as the release was made),
-// conflicts forced, no --wait, 10 records kept.
+// --server-side=true --force-conflicts`: server-side apply, conflicts forced, no --wait, 10
+// records kept; a first install of a release without records is freshInstall.
 func (e *engine) upgrade(ctx context.Context, cfg *action.Configuration, r *Request) (*Result, error) {
 	ch, values, err := e.inputs(r)
 	if err != nil {
@@ -121,9 +121,23 @@ func (e *engine) upgrade(ctx context.Context, cfg *action.Configuration, r *Requ
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if r.Install {
-		history := action.NewHistory(cfg)
-		history.Max = 1
-		versions, err := history.Run(r.Release)
+		var versions []ri.Releaser
+		err := driver.ErrReleaseNotFound
+		if r.Fresh {
+			if result, done, err := e.freshInstall(ctx, cfg, r, ch, values); done {
+				return result, err
+			}
+			// Helm's own install (a chart with hooks or CRDs), on a fresh copy of the chart.
+			var ierr error
+			if ch, values, ierr = e.inputs(r); ierr != nil {
+				return nil, ierr
+			}
+			cfg.Releases.Driver = absentRecords{Driver: cfg.Releases.Driver, release: r.Release}
+		} else {
+			history := action.NewHistory(cfg)
+			history.Max = 1
+			versions, err = history.Run(r.Release)
+		}
 		if errors.Is(err, driver.ErrReleaseNotFound) || isUninstalled(versions) {
 			install := action.NewInstall(cfg)
 			install.ReleaseName = r.Release
@@ -148,7 +162,9 @@ func (e *engine) upgrade(ctx context.Context, cfg *action.Configuration, r *Requ
 	upgrade.Namespace = r.Namespace
 	upgrade.Labels = r.Labels
 	upgrade.ForceConflicts = true
-	upgrade.ServerSideApply = "auto"
+	// Server-side apply always: a release whose objects were created client-side (a fresh
+	// install) moves to it at its first upgrade, its field manager upgraded as helm does.
+	upgrade.ServerSideApply = "true"
 	upgrade.WaitStrategy = kube.HookOnlyStrategy
 	upgrade.Timeout = timeout
 	upgrade.MaxHistory = maxHistory
@@ -157,6 +173,22 @@ func (e *engine) upgrade(ctx context.Context, cfg *action.Configuration, r *Requ
 		return nil, fmt.Errorf("UPGRADE FAILED: %w", err)
 	}
 	return released(rel, true)
+}
+
+// absentRecords is the records driver of a first install whose release the controller knows
+// has no record (from its watch of them): install's look-ups of the release's history answer
+// "none" without asking. Creating the first record is a create, so if one appeared since, the
+// install fails there, before any object is applied.
+type absentRecords struct {
+	driver.Driver
+	release string
+}
+
+func (a absentRecords) Query(labels map[string]string) ([]ri.Releaser, error) {
+	if labels["name"] == a.release {
+		return nil, driver.ErrReleaseNotFound
+	}
+	return a.Driver.Query(labels)
 }
 
 // template is `helm template RELEASE CHART --namespace NS --values - --include-crds

@@ -53,6 +53,10 @@ type Request struct {
 	Values json.RawMessage `json:"values,omitempty"`
 	// Install: `upgrade --install` (else `upgrade` of an existing release).
 	Install bool `json:"install,omitempty"`
+	// Fresh (with Install): the controller's watch of the release records saw none, so the
+	// records are not looked up; the first record's create still fails if one appeared since,
+	// before any object is applied.
+	Fresh bool `json:"fresh,omitempty"`
 	// Labels are put on the release records (`--labels`).
 	Labels map[string]string `json:"labels,omitempty"`
 }

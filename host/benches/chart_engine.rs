@@ -16,7 +16,7 @@
 mod common;
 
 use common::procs::{mb, proc_stats, ChildPeak};
-use fluid_host::services::{Chart, Cluster, Helm, ResidentEngine};
+use fluid_host::services::{Chart, Cluster, Helm, Install, ResidentEngine};
 use fluid_test_support::{kubeconfig_path, tool_path, TestNamespace};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,7 +149,7 @@ async fn round(label: &str, helm: &Helm, chart: Chart<'_>, ns: &str, releases: &
     };
     let mut install = measure(releases, |r| async move {
         let s = helm
-            .upgrade(ns, &r, chart, &values(&r, 1), true, &labels)
+            .upgrade(ns, &r, chart, &values(&r, 1), Install::Yes, &labels)
             .await
             .expect("install");
         assert_eq!(s.revision, 1, "{r}");
@@ -158,7 +158,7 @@ async fn round(label: &str, helm: &Helm, chart: Chart<'_>, ns: &str, releases: &
     install.print("install");
     let mut upgrade = measure(releases, |r| async move {
         let s = helm
-            .upgrade(ns, &r, chart, &values(&r, 2), true, &labels)
+            .upgrade(ns, &r, chart, &values(&r, 2), Install::Yes, &labels)
             .await
             .expect("upgrade");
         assert_eq!(s.revision, 2, "{r}");
@@ -183,7 +183,7 @@ async fn round(label: &str, helm: &Helm, chart: Chart<'_>, ns: &str, releases: &
     let before = proc_stats(me);
     let t = Instant::now();
     let installs = releases.iter().map(|r| async move {
-        helm.upgrade(ns, r, chart, &values(r, 1), true, &labels)
+        helm.upgrade(ns, r, chart, &values(r, 1), Install::Yes, &labels)
             .await
             .expect("burst install");
     });

@@ -6,7 +6,9 @@
 //! - deletion: our volume first (once no pod uses it), then the engine (only a release this
 //!   runtime installed), then the Dataset's claim (only our entry), then the finalizer;
 //! - creation: wait for a Dataset of the same name, refuse one bound to another runtime, take
-//!   the finalizer *before* claiming (a claim must never outlive the runtime), claim, and run
+//!   the finalizer *before* claiming (a claim must never outlive the runtime) with the
+//!   ownerReference and label in the same write, claim once the Dataset controller has given
+//!   the Dataset its phase (so the two controllers' first writes do not race), and run
 //!   validate → setup → volume → bind → sync.
 
 /// Who an object of the runtime's conventional name belongs to.
@@ -59,6 +61,8 @@ pub struct DatasetView {
     pub claims: Vec<Claim>,
     /// Has a `Ready` condition (Fluid's "setup done"), whatever its status.
     pub setup_done: bool,
+    /// Has a phase: the Dataset controller has taken it in (finalizer, `NotBound`).
+    pub initialized: bool,
 }
 
 /// The runtime's volume: the PV `<namespace>-<name>` and the PVC `<name>`.
@@ -109,10 +113,13 @@ pub enum Step {
         /// `type/name` of the runtime the Dataset is bound to.
         bound_to: String,
     },
-    /// Add the controller's finalizer (before anything that must be undone).
-    AddFinalizer,
-    /// Claim the Dataset: this runtime in `status.runtimes`, an ownerReference and the
-    /// dataset-id label on the runtime.
+    /// Adopt the runtime in one write: the controller's finalizer (before anything that must
+    /// be undone), an ownerReference to the Dataset and the dataset-id label.
+    Adopt,
+    /// The Dataset has no phase yet: its controller's first writes are on the way, and a
+    /// claim written now would conflict with them. Nothing is written; its change wakes us.
+    WaitForDatasetInit,
+    /// Claim the Dataset: this runtime in `status.runtimes`.
     Claim,
     /// Validate, set up if the Dataset is not set up yet, create the volume if missing, sync.
     Run {
@@ -125,7 +132,7 @@ impl Step {
     /// Whether the step changes the runtime or Dataset such that the decision must be made
     /// again right away (the alternative being: the step ends this pass).
     pub fn continues(&self) -> bool {
-        matches!(self, Step::Claim | Step::AddFinalizer)
+        matches!(self, Step::Claim | Step::Adopt)
     }
 }
 
@@ -165,10 +172,13 @@ pub fn next_step(o: &Observed) -> Step {
             bound_to: format!("{}/{}", other.engine, other.name),
         };
     }
-    if !o.runtime.has_finalizer {
-        return Step::AddFinalizer;
+    if !o.runtime.has_finalizer || !o.runtime.adopted {
+        return Step::Adopt;
     }
-    if !o.runtime.adopted || !o.claimed() {
+    if !o.claimed() {
+        if !dataset.initialized {
+            return Step::WaitForDatasetInit;
+        }
         return Step::Claim;
     }
     Step::Run {

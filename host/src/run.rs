@@ -159,6 +159,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             config: opts.config.clone(),
             failures: Default::default(),
             validated: Default::default(),
+            starting: Default::default(),
+            reported: Default::default(),
             runtime_status: StatusSchema::of(&plugin.crd()?),
             dataset_status: dataset_status.clone(),
         });

@@ -4,7 +4,7 @@
 mod common;
 
 use common::objects::assert_absent;
-use fluid_host::services::{Cluster, Expiry, ScopedServices};
+use fluid_host::services::{Cluster, Expiry, Install, ScopedServices};
 use fluid_plugin_api::protocol::{GroupKind, Hook, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
 use fluid_test_support::{kubeconfig_path, kubectl, wait_until, TestNamespace};
@@ -390,7 +390,14 @@ async fn releases_of_the_chart_engine_are_real_helm_releases() {
     };
     let labels = [("fluid.io/runtime-uid", "uid-1")];
     let installed = helm
-        .upgrade(n, "demo", chart, &json!({"v": "one"}), true, &labels)
+        .upgrade(
+            n,
+            "demo",
+            chart,
+            &json!({"v": "one"}),
+            Install::Yes,
+            &labels,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -403,7 +410,14 @@ async fn releases_of_the_chart_engine_are_real_helm_releases() {
         installed.manifest
     );
     let upgraded = helm
-        .upgrade(n, "demo", chart, &json!({"v": "two"}), true, &labels)
+        .upgrade(
+            n,
+            "demo",
+            chart,
+            &json!({"v": "two"}),
+            Install::Yes,
+            &labels,
+        )
         .await
         .unwrap();
     assert_eq!(upgraded.revision, 2);

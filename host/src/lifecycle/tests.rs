@@ -22,6 +22,7 @@ fn base() -> Observed {
             deleting: false,
             claims: vec![claim("demo", "juicefs")],
             setup_done: true,
+            initialized: true,
         }),
         volume: VolumeView {
             pv: Ownership::Ours,
@@ -79,13 +80,16 @@ fn the_finalizer_comes_before_the_claim_so_a_claim_never_outlives_the_runtime() 
     o.dataset = Some(DatasetView::default());
     o.volume = VolumeView::default();
     o.release = Ownership::Absent;
-    assert_eq!(next_step(&o), Step::AddFinalizer);
+    assert_eq!(next_step(&o), Step::Adopt);
+    // A finalizer without the adoption (written by an earlier version): adopted in one write.
     o.runtime.has_finalizer = true;
-    assert_eq!(next_step(&o), Step::Claim);
-    // Claimed in the Dataset but the runtime not labelled yet (a crash in between).
-    o.dataset.as_mut().unwrap().claims = vec![claim("demo", "juicefs")];
-    assert_eq!(next_step(&o), Step::Claim);
+    assert_eq!(next_step(&o), Step::Adopt);
     o.runtime.adopted = true;
+    // The Dataset controller has not given the Dataset its phase yet: no claim races it.
+    assert_eq!(next_step(&o), Step::WaitForDatasetInit);
+    o.dataset.as_mut().unwrap().initialized = true;
+    assert_eq!(next_step(&o), Step::Claim);
+    o.dataset.as_mut().unwrap().claims = vec![claim("demo", "juicefs")];
     assert_eq!(next_step(&o), Step::Run { setup: true });
     o.dataset.as_mut().unwrap().setup_done = true;
     assert_eq!(next_step(&o), Step::Run { setup: false });
@@ -124,7 +128,8 @@ fn deletion_never_touches_what_is_not_ours() {
 #[test]
 fn only_claiming_steps_continue_within_one_pass() {
     assert!(Step::Claim.continues());
-    assert!(Step::AddFinalizer.continues());
+    assert!(Step::Adopt.continues());
+    assert!(!Step::WaitForDatasetInit.continues());
     assert!(
         !Step::DeleteVolume.continues(),
         "volume deletion completes asynchronously"

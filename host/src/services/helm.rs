@@ -116,6 +116,19 @@ enum ChartEngine {
     Resident(Arc<ResidentEngine>),
 }
 
+/// How [`Helm::upgrade`] treats a release that may not exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Install {
+    /// `helm upgrade`: the release must exist.
+    No,
+    /// `helm upgrade --install`.
+    Yes,
+    /// `helm upgrade --install` of a release the controller's watch of the release records
+    /// saw no record of: the resident engine does not look the records up (two requests);
+    /// creating the first record fails if one appeared since, before any object is applied.
+    Fresh,
+}
+
 /// A chart archive (`.tgz`) of an engine.
 #[derive(Clone, Copy, Debug)]
 pub struct Chart<'a> {
@@ -279,20 +292,28 @@ impl Helm {
         release: &str,
         chart: Chart<'_>,
         values: &Value,
-        install: bool,
+        install: Install,
         labels: &[(&str, &str)],
     ) -> Result<ReleaseStatus, HelmError> {
         self.check_chart(namespace, release, chart, values).await?;
         match &self.engine {
             ChartEngine::Processes(helm) => {
-                helm.upgrade(namespace, release, chart, values, install, labels)
-                    .await
+                helm.upgrade(
+                    namespace,
+                    release,
+                    chart,
+                    values,
+                    install != Install::No,
+                    labels,
+                )
+                .await
             }
             ChartEngine::Resident(engine) => {
                 let mut r = Request::new(Op::Upgrade, namespace, release);
                 r.chart = Some(chart.tgz);
                 r.values = Some(values);
-                r.install = install;
+                r.install = install != Install::No;
+                r.fresh = install == Install::Fresh;
                 r.labels = labels.iter().copied().collect();
                 let answer = engine.call(r).await?;
                 Ok(answer.release.map(Into::into).unwrap_or_default())

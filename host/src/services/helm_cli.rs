@@ -187,8 +187,9 @@ impl HelmProcesses {
         }
     }
 
-    /// `helm upgrade [--install] --labels L --force-conflicts --output json` with `values` on
-    /// stdin.
+    /// `helm upgrade [--install] --labels L --server-side=true --force-conflicts --output json`
+    /// with `values` on stdin (server-side apply also for a release the resident engine
+    /// installed client-side, as that engine's upgrades do).
     pub async fn upgrade(
         &self,
         namespace: &str,
@@ -221,6 +222,7 @@ impl HelmProcesses {
             "-",
             "--output",
             "json",
+            "--server-side=true",
             "--force-conflicts",
         ]);
         let body = serde_json::to_vec(values).unwrap_or_default();

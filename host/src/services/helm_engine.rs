@@ -87,6 +87,9 @@ pub struct Request<'a> {
     /// `upgrade --install`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub install: bool,
+    /// With `install`: the release has no record, as far as the controller's watch knows.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
     /// Labels of the release records.
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub labels: HashMap<&'a str, &'a str>,
@@ -103,6 +106,7 @@ impl<'a> Request<'a> {
             chart: None,
             values: None,
             install: false,
+            fresh: false,
             labels: HashMap::new(),
         }
     }

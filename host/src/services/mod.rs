@@ -12,7 +12,7 @@ mod helm_engine;
 mod scope;
 
 pub use cluster::{api_err, Cluster, ClusterError, FIELD_MANAGER};
-pub use helm::{Chart, ChartEngineKind, Helm, HelmError, HELM_DRIVER};
+pub use helm::{Chart, ChartEngineKind, Helm, HelmError, Install, HELM_DRIVER};
 pub use helm_cli::fnv1a;
 pub use helm_engine::{ResidentEngine, ENGINE_PROTOCOL};
 pub use scope::{Expiry, ScopedServices};

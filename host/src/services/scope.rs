@@ -1,7 +1,7 @@
 //! One runtime's view of the host services: what a hook's `Host` calls reach.
 
 use super::cluster::{Cluster, ClusterError};
-use super::helm::{Chart, Helm, HelmError};
+use super::helm::{Chart, Helm, HelmError, Install};
 use crate::lifecycle::Ownership;
 use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
@@ -345,7 +345,11 @@ impl ScopedServices {
                             tgz: &chart,
                         },
                         &r.values,
-                        known == Service::HelmInstall,
+                        if known == Service::HelmInstall {
+                            Install::Yes
+                        } else {
+                            Install::No
+                        },
                         &[(crate::controller::caches::RUNTIME_UID_LABEL, &uid)],
                     )
                     .await

@@ -367,7 +367,8 @@ fn the_fuse_node_selector_is_kept_once_the_daemonset_exists() {
     );
     let existing = Fake {
         objects: vec![
-            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "jfsdemo-fuse"},
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "jfsdemo-fuse",
+                "labels": {"app": "juicefs", "release": "jfsdemo", "role": "juicefs-fuse"}},
             "spec": {"template": {"spec": {"nodeSelector": {"fluid.io/f-ns-jfsdemo": "true"}}}}}),
         ],
         ..Default::default()

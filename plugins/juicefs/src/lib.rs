@@ -70,8 +70,14 @@ fn check_secrets(
     let Ok(envs) = transform::secrets::secret_envs(dataset) else {
         return Ok(()); // reported by the transform's problems
     };
+    // One read per Secret, however many keys of it the Dataset references.
+    let mut secrets: std::collections::HashMap<String, Option<Value>> = Default::default();
     for e in envs {
-        match host.get("v1", "Secret", &e.secret_name)? {
+        if !secrets.contains_key(&e.secret_name) {
+            let found = host.get("v1", "Secret", &e.secret_name)?;
+            secrets.insert(e.secret_name.clone(), found);
+        }
+        match &secrets[&e.secret_name] {
             None => errors.push(FieldError {
                 field: e.field.clone(),
                 message: format!(
@@ -200,7 +206,14 @@ impl Engine for JuiceFs {
                         .join("; "),
                 )
             })?;
-        if let Some(ds) = host.get("apps/v1", "DaemonSet", &format!("{}-fuse", cx.name()))? {
+        // Listed by the chart's labels: the host answers from its cache of chart workloads.
+        let fuse = format!("{}-fuse", cx.name());
+        let selector = format!("app=juicefs,release={},role=juicefs-fuse", cx.name());
+        let daemonsets = host.list("apps/v1", "DaemonSet", Some(&selector))?;
+        if let Some(ds) = daemonsets
+            .iter()
+            .find(|d| d["metadata"]["name"] == fuse.as_str())
+        {
             let current = &ds["spec"]["template"]["spec"]["nodeSelector"];
             if current.is_object() && *current != values["fuse"]["nodeSelector"] {
                 values["fuse"]["nodeSelector"] = current.clone();

@@ -16,8 +16,8 @@ pub use releases::{ReleaseIndex, ReleaseRecord, RUNTIME_UID_LABEL};
 pub use watch::{backoff, watch, Change, Watched};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DynamicObject, PartialObjectMeta};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
+use kube::api::{Api, DynamicObject, PartialObjectMeta, PartialObjectMetaExt};
 use kube::core::ApiResource;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -27,6 +27,9 @@ use std::sync::Arc;
 /// The label every object of a Dataset's volume carries (Fluid's); PV and PVC caches hold
 /// only objects with it.
 pub const DATASET_ID_LABEL: &str = "fluid.io/dataset-id";
+
+/// The kind under which our writes of values ConfigMaps are remembered in [`RecentWrites`].
+pub const VALUES_KIND: &str = "ConfigMap";
 
 /// The shared caches.
 #[derive(Clone)]
@@ -45,6 +48,10 @@ pub struct Caches {
     pub pvcs: Watched<PersistentVolumeClaim>,
     /// Metadata of Helm's release records (ConfigMaps `owner=helm`).
     pub releases: Watched<PartialObjectMeta<ConfigMap>>,
+    /// Metadata of Helm's release records kept in Secrets (`owner=helm`, helm's default
+    /// storage): another helm's releases, which the controller never adopts. Metadata only:
+    /// no Secret value reaches the process.
+    pub secret_releases: Watched<PartialObjectMeta<Secret>>,
     /// Metadata of the values ConfigMaps (label `fluid.io/dataset-id`).
     pub values: Watched<PartialObjectMeta<ConfigMap>>,
     /// Pods made by engine charts (label `release`), for engines' pod lists.
@@ -99,6 +106,12 @@ impl Caches {
                 (),
                 "helm releases",
             ),
+            secret_releases: watch(
+                Api::all(client.clone()),
+                labelled("owner=helm"),
+                (),
+                "helm releases in secrets",
+            ),
             values: watch(
                 Api::all(client.clone()),
                 labelled(DATASET_ID_LABEL),
@@ -137,6 +150,7 @@ impl Caches {
             self.pvs.store.wait_until_ready(),
             self.pvcs.store.wait_until_ready(),
             self.releases.store.wait_until_ready(),
+            self.secret_releases.store.wait_until_ready(),
             self.values.store.wait_until_ready(),
             self.pods.store.wait_until_ready(),
             futures::future::join_all(
@@ -179,13 +193,45 @@ impl Caches {
         self.pvcs.store.get(&ObjectRef::new(name).within(ns))
     }
 
-    /// A values ConfigMap's metadata by namespace and name.
+    /// A values ConfigMap's metadata by namespace and name, or our write of it while the
+    /// watch has not delivered it (a pass right after the install must not take the values as
+    /// unrecorded and upgrade again).
     pub fn values_configmap(
         &self,
         ns: &str,
         name: &str,
     ) -> Option<Arc<PartialObjectMeta<ConfigMap>>> {
-        self.values.store.get(&ObjectRef::new(name).within(ns))
+        let partial = |o: &DynamicObject| Arc::new(o.metadata.clone().into_response_partial());
+        match self.values.store.get(&ObjectRef::new(name).within(ns)) {
+            Some(cached) => {
+                let as_object = Arc::new(DynamicObject {
+                    types: None,
+                    metadata: cached.metadata.clone(),
+                    data: serde_json::Value::Null,
+                });
+                match self.recent.fresher(VALUES_KIND, Some(as_object.clone())) {
+                    Some(o) if !Arc::ptr_eq(&o, &as_object) => Some(partial(&o)),
+                    _ => Some(cached),
+                }
+            }
+            None => self
+                .recent
+                .created(VALUES_KIND, ns, name)
+                .map(|o| partial(&o)),
+        }
+    }
+
+    /// Whether helm's default storage (Secrets) holds a record of release `release` in `ns`.
+    pub fn release_in_secrets(&self, ns: &str, release: &str) -> bool {
+        self.secret_releases.store.state().iter().any(|s| {
+            s.metadata.namespace.as_deref() == Some(ns)
+                && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("name"))
+                    .map(String::as_str)
+                    == Some(release)
+        })
     }
 
     /// The records of the Helm release `release` in `ns`.

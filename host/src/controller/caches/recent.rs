@@ -69,6 +69,15 @@ impl RecentWrites {
         }
     }
 
+    /// Our write of an object the cache has not seen yet (one we just created): a pass right
+    /// after the create must not create it again. Dropped by [`RecentWrites::fresher`] once the
+    /// cache has it, or by [`RecentWrites::forget`].
+    pub fn created(&self, kind: &str, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        let m = self.objects.lock().ok()?;
+        m.get(&(kind.to_owned(), namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
     /// Forgets an object (it is gone).
     pub fn forget(&self, kind: &str, namespace: &str, name: &str) {
         if let Ok(mut m) = self.objects.lock() {
@@ -120,6 +129,16 @@ mod tests {
                 .as_deref(),
             Some("10")
         );
+    }
+
+    #[test]
+    fn a_created_object_is_seen_until_the_cache_has_it() {
+        let r = RecentWrites::default();
+        assert!(r.created("X", "team", "demo").is_none());
+        r.remember("X", &obj("12", "u"));
+        assert!(r.created("X", "team", "demo").is_some());
+        r.fresher("X", Some(obj("12", "u")));
+        assert!(r.created("X", "team", "demo").is_none());
     }
 
     #[test]

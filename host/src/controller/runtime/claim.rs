@@ -1,7 +1,9 @@
-//! Claiming the Dataset (the runtime's finalizer is already in place, so a claim never
-//! outlives the runtime): this runtime in the Dataset's `status.runtimes`, written against the
-//! Dataset's resourceVersion so two runtimes racing for one Dataset cannot both win; then an
-//! ownerReference to the Dataset and the `fluid.io/dataset-id` label on the runtime.
+//! Adopting the runtime and claiming the Dataset. Adoption is one write of the runtime's
+//! metadata: the controller's finalizer (so a claim never outlives the runtime), an
+//! ownerReference to the Dataset and the `fluid.io/dataset-id` label (Fluid's order: owner,
+//! finalizer, label, each its own write there). The claim is this runtime in the Dataset's
+//! `status.runtimes`, written against the Dataset's resourceVersion so two runtimes racing for
+//! one Dataset cannot both win.
 
 use super::pass::Pass;
 use super::ReconcileError;
@@ -21,7 +23,6 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
             "dataset {ns}/{name} vanished"
         )));
     };
-    let dataset_uid = pass.dataset_uid().to_owned();
     if !pass.observe()?.claimed() {
         let mut runtimes = pass
             .dataset_status
@@ -54,31 +55,13 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
             .map_err(api_err(format!("claim dataset {ns}/{name}")))?;
         pass.wrote_dataset(written);
     }
-    let meta = &pass.runtime.metadata;
-    let mut owners = meta.owner_references.clone().unwrap_or_default();
-    if !owners.iter().any(|o| o.uid == dataset_uid) {
-        owners.push(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-                api_version: "data.fluid.io/v1alpha1".into(),
-                kind: "Dataset".into(),
-                name: name.clone(),
-                uid: dataset_uid.clone(),
-                ..Default::default()
-            },
-        );
-    }
-    let id = names::dataset_id(&ns, &name, &dataset_uid);
-    let patch = json!({"metadata": {
-        "ownerReferences": owners,
-        "labels": {"fluid.io/dataset-id": id},
-        "resourceVersion": meta.resource_version,
-    }});
-    let written = pass
-        .runtimes_api()
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(api_err(format!("label runtime {ns}/{name}")))?;
-    pass.wrote_runtime(written);
+    Ok(())
+}
+
+/// Says the Dataset is claimed but not Bound yet; asked in every setup pass (the pass that
+/// claimed may not have written its status).
+pub(super) fn report_claimed(pass: &mut Pass<'_>) {
+    let (ns, name) = (&pass.ns, &pass.name);
     // Claimed is not Bound: the Dataset becomes Bound once the engine is set up (`bind`), and
     // an invalid spec keeps it NotBound.
     let message = format!(
@@ -94,6 +77,50 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         },
         None,
     );
+}
+
+/// Adds the finalizer, the ownerReference to the Dataset and the dataset-id label in one merge
+/// patch against the runtime's resourceVersion (a concurrent change of the finalizer list
+/// fails with a conflict and the pass decides again on fresh data).
+pub(super) async fn adopt(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
+    let (ns, name) = (pass.ns.clone(), pass.name.clone());
+    let dataset_uid = pass.dataset_uid().to_owned();
+    if dataset_uid.is_empty() {
+        return Err(ReconcileError::Invalid(format!(
+            "dataset {ns}/{name} vanished"
+        )));
+    }
+    let meta = &pass.runtime.metadata;
+    let finalizer = pass.ctx.finalizer();
+    let mut finalizers = meta.finalizers.clone().unwrap_or_default();
+    if !finalizers.contains(&finalizer) {
+        finalizers.push(finalizer);
+    }
+    let mut owners = meta.owner_references.clone().unwrap_or_default();
+    if !owners.iter().any(|o| o.uid == dataset_uid) {
+        owners.push(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "data.fluid.io/v1alpha1".into(),
+                kind: "Dataset".into(),
+                name: name.clone(),
+                uid: dataset_uid.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    let id = names::dataset_id(&ns, &name, &dataset_uid);
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "ownerReferences": owners,
+        "labels": {"fluid.io/dataset-id": id},
+        "resourceVersion": meta.resource_version,
+    }});
+    let written = pass
+        .runtimes_api()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("adopt runtime {ns}/{name}")))?;
+    pass.wrote_runtime(written);
     Ok(())
 }
 

@@ -35,6 +35,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a runtime in setup may wait for its engine's workloads before the pass writes its
+/// status: the pods of a healthy engine are ready within this, and then the pass that binds
+/// writes the whole setup at once (one status write instead of one per waiting pass); one that
+/// waits longer shows why in `EngineReady`.
+pub const STATUS_GRACE: Duration = Duration::from_secs(5);
+
 /// Why a pass failed; the runtime gets a `Reconciled=False` condition and a Warning Event.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -88,6 +94,12 @@ pub struct RuntimeContext {
     pub failures: Mutex<HashMap<String, u32>>,
     /// Specs that passed validation, per runtime uid: `(runtime generation, dataset generation)`.
     pub validated: Mutex<HashMap<String, (i64, i64)>>,
+    /// Since when each runtime (by uid) in setup waits for its engine's workloads, while its
+    /// status write is held back (see [`STATUS_GRACE`]).
+    pub starting: Mutex<HashMap<String, Instant>>,
+    /// When each runtime (by uid) last had its exec-based reports asked (metadata, cache
+    /// states): at most once per sync period.
+    pub reported: Mutex<HashMap<String, Instant>>,
     /// What the runtime kind's CRD says about its status.
     pub runtime_status: StatusSchema,
     /// What the Dataset CRD says about its status.

@@ -1,7 +1,9 @@
 //! One pass over one runtime: what it observed (from the watch caches), the status drafts it
 //! fills, the Events it will send, and the loop that asks the lifecycle for the next step.
 
-use super::{claim, setup, sync, teardown, validate, volume, ReconcileError, RuntimeContext};
+use super::{
+    claim, setup, sync, teardown, validate, volume, ReconcileError, RuntimeContext, STATUS_GRACE,
+};
 use crate::controller::conditions::{types, Condition, Flavor};
 use crate::controller::hooks::object_ref;
 use crate::controller::names;
@@ -10,14 +12,14 @@ use crate::controller::{finalizer, volume as pv};
 use crate::lifecycle::{next_step, Claim, DatasetView, Observed, RuntimeView, Step, VolumeView};
 use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::protocol::Hook;
-use fluid_plugin_api::types::Dataset;
+use fluid_plugin_api::types::{Dataset, DatasetPhase};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An Event to send once the pass's status writes are done.
 struct PendingEvent {
@@ -45,6 +47,8 @@ pub(super) struct Pass<'a> {
     /// The Dataset's status being prepared.
     pub dataset_status: StatusDraft,
     events: Vec<PendingEvent>,
+    /// The runtime's status write is held back (setup waits for the engine's workloads).
+    status_held: bool,
 }
 
 fn wire(o: &DynamicObject, api_version: &str, kind: &str) -> Value {
@@ -86,6 +90,7 @@ impl<'a> Pass<'a> {
             status: StatusDraft::new(Flavor::Runtime, &Value::Null),
             dataset_status: StatusDraft::new(Flavor::Dataset, &Value::Null),
             events: vec![],
+            status_held: false,
         };
         pass.set_runtime(runtime);
         pass.refresh_dataset();
@@ -241,6 +246,7 @@ impl<'a> Pass<'a> {
                     })
                     .collect(),
                 setup_done: status.conditions.iter().any(|c| c.type_ == "Ready"),
+                initialized: status.phase.is_some_and(|p| p != DatasetPhase::None),
             }
         });
         let caches = &self.ctx.caches;
@@ -274,18 +280,6 @@ impl<'a> Pass<'a> {
             reason: reason.to_owned(),
             message: message.to_owned(),
         });
-    }
-
-    /// Queues an Event on the Dataset.
-    pub fn dataset_event(&mut self, warning: bool, reason: &str, message: &str) {
-        if let Some(d) = &self.dataset_json {
-            self.events.push(PendingEvent {
-                regarding: object_ref(d),
-                warning,
-                reason: reason.to_owned(),
-                message: message.to_owned(),
-            });
-        }
     }
 
     /// Sets a runtime condition, with an Event when it newly says so (not on every retry).
@@ -333,12 +327,8 @@ impl<'a> Pass<'a> {
                     self.report(&c, Some((true, "ErrorProcessRuntime")));
                     return Ok(Action::await_change());
                 }
-                Step::AddFinalizer => {
-                    let written =
-                        finalizer::add(&self.runtimes_api(), &self.runtime, &self.ctx.finalizer())
-                            .await?;
-                    self.wrote_runtime(written);
-                }
+                Step::Adopt => claim::adopt(self).await?,
+                Step::WaitForDatasetInit => return Ok(Action::await_change()),
                 Step::Claim => claim::claim(self).await?,
                 Step::Run { setup } => return self.run_engine(setup).await,
             }
@@ -348,6 +338,9 @@ impl<'a> Pass<'a> {
 
     /// Validate → setup → volume → bind → sync.
     async fn run_engine(&mut self, setup_needed: bool) -> Result<Action, ReconcileError> {
+        if setup_needed {
+            claim::report_claimed(self);
+        }
         if !validate::validate(self).await? {
             // A fix may come from an object this controller does not watch (a Secret the spec
             // names): check again after a while, as Fluid does (20 s).
@@ -362,7 +355,12 @@ impl<'a> Pass<'a> {
             setup::Progress::RecheckIn(d) => return Ok(Action::requeue(d)),
             // Progress comes from the watched objects (workloads, release, volume).
             setup::Progress::Waiting => return Ok(Action::await_change()),
-            setup::Progress::Ready => {}
+            setup::Progress::Starting => return Ok(self.hold_status()),
+            setup::Progress::Ready => {
+                if let Ok(mut m) = self.ctx.starting.lock() {
+                    m.remove(self.uid());
+                }
+            }
         }
         // The volume only once the engine is set up (as Fluid): a failed or unfinished install
         // leaves no PV/PVC a pod could wait on, and the PV is created with the fuse
@@ -375,6 +373,24 @@ impl<'a> Pass<'a> {
         }
         sync::sync(self).await?;
         Ok(Action::requeue(self.ctx.config.sync_period))
+    }
+
+    /// Setup waits for the engine's workloads: within [`STATUS_GRACE`] of the first such pass
+    /// the runtime's status is not written (the pass that binds writes it all), and a pass
+    /// comes after the grace anyway to write it if the workloads are still not ready.
+    fn hold_status(&mut self) -> Action {
+        let since = self
+            .ctx
+            .starting
+            .lock()
+            .map(|mut m| *m.entry(self.uid().to_owned()).or_insert_with(Instant::now))
+            .unwrap_or_else(|_| Instant::now());
+        let left = STATUS_GRACE.saturating_sub(since.elapsed());
+        if left.is_zero() {
+            return Action::await_change();
+        }
+        self.status_held = true;
+        Action::requeue(left)
     }
 
     /// Writes the runtime's and the Dataset's status (each at most once, only what changed),
@@ -391,7 +407,12 @@ impl<'a> Pass<'a> {
             self.event(true, reason, message);
         }
         let mut result = Ok(());
-        if let Some(patch) = self.status.patch(&self.ctx.runtime_status) {
+        let held = self.status_held && failure.is_none();
+        if let Some(patch) = self
+            .status
+            .patch(&self.ctx.runtime_status)
+            .filter(|_| !held)
+        {
             let api_version = &self.ctx.kind.api_version;
             match self
                 .ctx

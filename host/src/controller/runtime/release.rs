@@ -7,15 +7,14 @@
 
 use super::pass::Pass;
 use super::ReconcileError;
-use crate::controller::caches::RUNTIME_UID_LABEL;
+use crate::controller::caches::{RUNTIME_UID_LABEL, VALUES_KIND};
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
-use crate::lifecycle::{release_action, ReleaseAction, Repair};
-use crate::services::{fnv1a, Chart};
+use crate::lifecycle::{release_action, Ownership, ReleaseAction, Repair};
+use crate::services::{fnv1a, Chart, Install};
 use fluid_plugin_api::conventions::merge_values;
 use fluid_plugin_api::protocol::Hook;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
+use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -115,11 +114,12 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<Ensured, ReconcileErro
             Ok(Ensured::Refused)
         }
         ReleaseAction::Install => {
-            if let Some(whose) = release_in_secrets(pass).await? {
+            if let Some(whose) = release_in_secrets(pass) {
                 refuse(pass, &whose);
                 return Ok(Ensured::Refused);
             }
-            install(pass).await?;
+            let fresh = view.ownership == Ownership::Absent;
+            install(pass, if fresh { Install::Fresh } else { Install::Yes }).await?;
             Ok(Ensured::Installed)
         }
         ReleaseAction::Keep => {
@@ -127,7 +127,7 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<Ensured, ReconcileErro
             if recorded(pass).is_some_and(|(hash, _)| hash == values_hash(&values)) {
                 return Ok(Ensured::Current);
             }
-            install_values(pass, values).await?;
+            install_values(pass, values, Install::Yes).await?;
             Ok(Ensured::Upgraded)
         }
         ReleaseAction::Wait(secs) => Ok(Ensured::Busy(secs)),
@@ -148,7 +148,7 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<Ensured, ReconcileErro
                 }
                 Repair::Rollback => pass.ctx.helm.rollback(&pass.ns, &pass.name).await?,
             }
-            install(pass).await?;
+            install(pass, Install::Yes).await?;
             Ok(Ensured::Installed)
         }
     }
@@ -169,32 +169,30 @@ fn refuse(pass: &mut Pass<'_>, whose: &str) {
 
 /// A release of the runtime's name kept by helm's default storage (Secrets), made by someone
 /// else's helm: the controller's helm (ConfigMap storage) would not see it, and would adopt its
-/// objects. Asked once, before the first install (metadata only).
-async fn release_in_secrets(pass: &Pass<'_>) -> Result<Option<String>, ReconcileError> {
-    let api: Api<Secret> = Api::namespaced(pass.ctx.cluster.client().clone(), &pass.ns);
-    let lp = ListParams::default().labels(&format!("owner=helm,name={}", pass.name));
-    let found = api
-        .list_metadata(&lp)
-        .await
-        .map_err(crate::services::api_err(format!(
-            "list helm release records of {}/{}",
-            pass.ns, pass.name
-        )))?;
-    Ok((!found.items.is_empty()).then(|| {
-        format!(
-            "Helm release {}/{} exists (stored in Secrets) and was not installed by fluid-rs",
-            pass.ns, pass.name
-        )
-    }))
+/// objects. Read from the watch of those records' metadata.
+fn release_in_secrets(pass: &Pass<'_>) -> Option<String> {
+    pass.ctx
+        .caches
+        .release_in_secrets(&pass.ns, &pass.name)
+        .then(|| {
+            format!(
+                "Helm release {}/{} exists (stored in Secrets) and was not installed by fluid-rs",
+                pass.ns, pass.name
+            )
+        })
 }
 
 /// Installs (or upgrades) the release with the current values.
-async fn install(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
+async fn install(pass: &mut Pass<'_>, how: Install) -> Result<(), ReconcileError> {
     let values = values(pass).await?;
-    install_values(pass, values).await
+    install_values(pass, values, how).await
 }
 
-async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), ReconcileError> {
+async fn install_values(
+    pass: &mut Pass<'_>,
+    values: Value,
+    how: Install,
+) -> Result<(), ReconcileError> {
     let chart = pass.ctx.hooks.plugin.chart();
     if chart.is_empty() {
         return Err(ReconcileError::Invalid(format!(
@@ -214,7 +212,7 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
                 tgz: chart,
             },
             &values,
-            true,
+            how,
             &[(RUNTIME_UID_LABEL, uid.as_str())],
         )
         .await?;
@@ -232,7 +230,10 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
         // Secret *references* only: engines put no secret values in chart values.
         "data": {"data": serde_yaml::to_string(&values).unwrap_or_default()},
     });
-    pass.ctx.cluster.apply(&pass.ns, cm).await?;
+    let applied = pass.ctx.cluster.apply(&pass.ns, cm).await?;
+    if let Ok(o) = serde_json::from_value::<DynamicObject>(applied) {
+        pass.ctx.caches.recent.remember(VALUES_KIND, &o);
+    }
     pass.status.set("valueFile", &cm_name);
     Ok(())
 }

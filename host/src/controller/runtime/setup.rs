@@ -18,6 +18,8 @@ pub(super) enum Progress {
     Ready,
     /// Waiting for the watched objects to change.
     Waiting,
+    /// Waiting for the engine's master or workers to become ready (watched objects too).
+    Starting,
     /// Waiting on something no watch reports (a helm operation that may still run).
     RecheckIn(std::time::Duration),
 }
@@ -40,12 +42,17 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
             Ensured::Current | Ensured::Installed | Ensured::Upgraded => {}
         }
     }
+    // Kept in every setup pass: a pass whose status write was held back loses what it set.
+    if release::recorded(pass).is_some() {
+        let cm = crate::controller::names::values_configmap(&pass.name, pass.ctx.engine());
+        pass.status.set("valueFile", cm);
+    }
     let master_ready = match pass.hook_as::<bool>(Hook::CheckMasterReady).await? {
         Some(b) => b,
         None => defaults::master_ready(pass),
     };
     if !master_ready {
-        return Ok(not_ready(
+        return Ok(starting(
             pass,
             "MasterNotReady",
             "the engine's master is not ready yet",
@@ -76,11 +83,11 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
         None => defaults::workloads_ready(pass),
     };
     if let Err(why) = workers {
-        return Ok(not_ready(pass, "WorkloadsNotReady", &why));
+        return Ok(starting(pass, "WorkloadsNotReady", &why));
     }
     let ready = defaults::runtime_status(pass).await?;
     if !ready {
-        return Ok(not_ready(
+        return Ok(starting(
             pass,
             "WorkloadsNotReady",
             "the engine reports the runtime not ready",
@@ -103,6 +110,11 @@ fn not_ready(pass: &mut Pass<'_>, reason: &str, message: &str) -> Progress {
         message,
     });
     Progress::Waiting
+}
+
+fn starting(pass: &mut Pass<'_>, reason: &str, message: &str) -> Progress {
+    not_ready(pass, reason, message);
+    Progress::Starting
 }
 
 /// Fluid's BindToDataset: the Dataset becomes Bound.
@@ -130,10 +142,7 @@ pub(super) fn bind(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         let states = pass.status.get("cacheStates").clone();
         pass.dataset_status.set("cacheStates", states);
     }
-    if was != "Bound" {
-        let message = format!("bound to {} runtime {}", pass.ctx.engine(), pass.name);
-        pass.dataset_event(false, "DatasetBound", &message);
-    }
+    // No Event (Fluid sends none): the phase and the runtime's `DatasetBound` condition say it.
     let message = format!("dataset {}/{} is bound to this runtime", pass.ns, pass.name);
     pass.report(
         &Condition {

@@ -13,7 +13,22 @@ use fluid_plugin_api::{CacheReport, HealthReport, MetadataReport};
 use serde_json::Value;
 
 pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
-    if let Some(m) = pass.hook_as::<MetadataReport>(Hook::SyncMetadata).await? {
+    // Hooks see the runtime as this pass will write it (the pass that binds has not written
+    // its worker counts yet; a report made from the older copy would be corrected, and
+    // written, by the next pass).
+    let mut status = pass.status.as_value();
+    crate::controller::schema::complete(
+        &mut status,
+        &serde_json::Value::Null,
+        &pass.ctx.runtime_status.required,
+    );
+    pass.runtime_json["status"] = status;
+    // Reports that may cost the engine an exec in its pods (metadata, cache states) are asked
+    // once per sync period, as Fluid does, not on every change a watch brings.
+    let reports_due = reports_due(pass);
+    if !reports_due {
+        tracing::trace!(runtime = %pass.name, "reports asked less than a sync period ago");
+    } else if let Some(m) = pass.hook_as::<MetadataReport>(Hook::SyncMetadata).await? {
         let d = &mut pass.dataset_status;
         if m.calculating {
             d.set("ufsTotal", "[Calculating]");
@@ -74,12 +89,18 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         pass.dataset_status.set("phase", phase);
     }
 
-    let cache = match pass
-        .hook_as::<CacheReport>(Hook::UpdateCacheOfDataset)
-        .await?
-    {
+    let report = if reports_due {
+        pass.hook_as::<CacheReport>(Hook::UpdateCacheOfDataset)
+            .await?
+    } else {
+        None
+    };
+    let cache = match report {
         Some(c) => Some(serde_json::to_value(c.cache_states).unwrap_or(Value::Null)),
-        None => Some(pass.status.get("cacheStates").clone()).filter(Value::is_object),
+        None if reports_due => {
+            Some(pass.status.get("cacheStates").clone()).filter(Value::is_object)
+        }
+        None => None,
     };
     if let Some(states) = cache {
         pass.dataset_status.set("cacheStates", states);
@@ -104,4 +125,23 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         message: "",
     });
     Ok(())
+}
+
+/// Whether the exec-based reports are due for this runtime: never asked by this process, or
+/// asked at least a sync period ago (recorded now when due).
+fn reports_due(pass: &Pass<'_>) -> bool {
+    let period = pass.ctx.config.sync_period;
+    let Ok(mut asked) = pass.ctx.reported.lock() else {
+        return true;
+    };
+    let now = std::time::Instant::now();
+    match asked.get(pass.uid()) {
+        // A pass requeued for the sync comes a little early or late: within a tenth of the
+        // period counts as due.
+        Some(at) if now.duration_since(*at) + period / 10 < period => false,
+        _ => {
+            asked.insert(pass.uid().to_owned(), now);
+            true
+        }
+    }
 }

@@ -6,6 +6,7 @@
 use super::pass::Pass;
 use super::volume;
 use super::ReconcileError;
+use crate::controller::caches::VALUES_KIND;
 use crate::controller::conditions::{types, Condition, Flavor};
 use crate::controller::status::StatusDraft;
 use crate::controller::{dataset, finalizer, names};
@@ -92,6 +93,16 @@ pub(super) async fn teardown(
     if let Ok(mut m) = pass.ctx.validated.lock() {
         m.remove(pass.uid());
     }
+    for map in [&pass.ctx.starting, &pass.ctx.reported] {
+        if let Ok(mut m) = map.lock() {
+            m.remove(pass.uid());
+        }
+    }
+    let values = names::values_configmap(&pass.name, pass.ctx.engine());
+    pass.ctx
+        .caches
+        .recent
+        .forget(VALUES_KIND, &pass.ns, &values);
     Ok(Action::await_change())
 }
 

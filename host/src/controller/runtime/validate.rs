@@ -1,6 +1,6 @@
 //! The checks a spec must pass before anything is set up: the host's own (names the engine's
 //! objects can take) and the engine's `validate` hook. A spec that passed is not checked again
-//! until the runtime's or the Dataset's spec changes (their generations), so a settled runtime
+//! by this process until the runtime's or the Dataset's spec changes (their generations), so a settled runtime
 //! costs no validation requests; a failed one is checked again on each retry (20 s), since the
 //! fix may be a Secret the controller does not watch.
 
@@ -36,17 +36,15 @@ pub(super) async fn validate(pass: &mut Pass<'_>) -> Result<bool, ReconcileError
             .and_then(|d| d.metadata.generation)
             .unwrap_or_default(),
     );
-    let settled = pass
-        .status
-        .find_condition(types::VALIDATED)
-        .is_some_and(|c| c["status"] == "True");
     let known = pass
         .ctx
         .validated
         .lock()
         .map(|m| m.get(&uid) == Some(&generations))
         .unwrap_or(false);
-    if settled && known {
+    if known {
+        // Set again: the pass that validated may not have written its status.
+        pass.status.condition(&valid());
         return Ok(true);
     }
     let mut errors = host_problems(&pass.name, !pass.ctx.hooks.plugin.chart().is_empty());
@@ -78,12 +76,7 @@ pub(super) async fn validate(pass: &mut Pass<'_>) -> Result<bool, ReconcileError
         }
         return Ok(false);
     }
-    pass.status.condition(&Condition {
-        kind: types::VALIDATED,
-        status: true,
-        reason: "Valid",
-        message: "",
-    });
+    pass.status.condition(&valid());
     if pass.status.condition_changed(types::VALIDATED) && !validation.ignored_fields.is_empty() {
         let message = format!(
             "{} ignores these fields: {}",
@@ -96,6 +89,15 @@ pub(super) async fn validate(pass: &mut Pass<'_>) -> Result<bool, ReconcileError
         m.insert(uid, generations);
     }
     Ok(true)
+}
+
+fn valid() -> Condition<'static> {
+    Condition {
+        kind: types::VALIDATED,
+        status: true,
+        reason: "Valid",
+        message: "",
+    }
 }
 
 #[cfg(test)]
