@@ -1,6 +1,6 @@
-//! From `kubectl apply` of Dataset + ReferenceRuntime pairs to every Dataset `Bound` and every
-//! PVC `Bound`, against the local control plane, with the release-built `fluid-controller` and
-//! reference plugin: one pair at a time (repeated), then many pairs applied at once; plus the
+//! From `kubectl apply` of Dataset + runtime pairs (ReferenceRuntime, or JuiceFSRuntime with
+//! its Secret) to every Dataset `Bound` and every PVC `Bound`, against the local control plane,
+//! with the release-built `fluid-controller` and engine plugin: one pair at a time (repeated), then many pairs applied at once; plus the
 //! controller's memory and CPU. Not a test: it prints figures and asserts nothing about time.
 //!
 //! `cargo bench -p fluid-host --bench apply_to_bound`. Uses `FLUID_RS_KUBECONFIG` if set, else
@@ -10,7 +10,10 @@
 //! The controller (and the helm processes it runs) act as a ServiceAccount of their own, whose
 //! requests the API server counts by class (tests/common/apiserver.rs): requests per pair from
 //! apply to Bound, per idle runtime per sync, per pair deleted.
-//! Knobs: `FLUID_RS_BENCH_SINGLE_RUNS` (default 5), `FLUID_RS_BENCH_PAIRS` (default 100),
+//! Knobs: `FLUID_RS_BENCH_ENGINE` (`reference`, the default, or `juicefs`: Secret + Dataset +
+//! JuiceFSRuntime per pair, as Fluid's JuiceFS community sample; `FLUID_RS_BENCH_PLUGIN` gives
+//! the plugin file instead of the release-built fixture),
+//! `FLUID_RS_BENCH_SINGLE_RUNS` (default 5), `FLUID_RS_BENCH_PAIRS` (default 100),
 //! `FLUID_RS_BENCH_SYNC_SECONDS` (the controller's sync period, default 30; the idle
 //! measurement lasts two of them),
 //! `FLUID_RS_BENCH_CYCLES` (apply + clean up the many pairs this many times, default 1: more
@@ -133,13 +136,132 @@ impl Drop for Controller {
 
 // ---------------------------------------------------------------- the objects
 
+/// The engine the pairs use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Reference,
+    JuiceFs,
+}
+
+impl Engine {
+    fn from_env() -> Engine {
+        match std::env::var("FLUID_RS_BENCH_ENGINE").as_deref() {
+            Ok("juicefs") => Engine::JuiceFs,
+            Ok("reference") | Err(_) => Engine::Reference,
+            Ok(other) => panic!("FLUID_RS_BENCH_ENGINE={other}: reference or juicefs"),
+        }
+    }
+
+    /// The plugin's name (the `.so` in the plugin directory, and the values ConfigMap's suffix).
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Reference => "reference",
+            Engine::JuiceFs => "juicefs",
+        }
+    }
+
+    fn plugin(self) -> PathBuf {
+        if let Some(p) = std::env::var_os("FLUID_RS_BENCH_PLUGIN") {
+            return PathBuf::from(p);
+        }
+        match self {
+            Engine::Reference => common::reference_plugin(),
+            Engine::JuiceFs => common::juicefs_plugin(),
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Engine::Reference => "ReferenceRuntime",
+            Engine::JuiceFs => "JuiceFSRuntime",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Engine::Reference => "referenceruntimes",
+            Engine::JuiceFs => "juicefsruntimes",
+        }
+    }
+
+    /// One pair's objects, as YAML.
+    fn pair(self, name: &str) -> String {
+        match self {
+            Engine::Reference => common::objects::reference_pair(name, 1),
+            Engine::JuiceFs => juicefs_pair(name),
+        }
+    }
+}
+
+/// Fluid's JuiceFS community sample (`samples/juicefs/community.yaml`) for one pair: its own
+/// Secret (metadata URL, object storage keys), a Dataset referencing it, a JuiceFSRuntime with
+/// one worker.
+fn juicefs_pair(name: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Secret
+metadata:
+  name: {name}-secret
+  labels:
+    fluid-rs-bench: pair
+type: Opaque
+stringData:
+  metaurl: redis://redis.default.svc.cluster.local:6379/0
+  access-key: minioadmin
+  secret-key: minioadmin
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: {name}
+spec:
+  mounts:
+    - name: minio
+      mountPoint: \"juicefs:///demo\"
+      options:
+        bucket: \"http://minio.default.svc.cluster.local:9000/minio/test\"
+        storage: \"minio\"
+      encryptOptions:
+        - name: metaurl
+          valueFrom:
+            secretKeyRef:
+              name: {name}-secret
+              key: metaurl
+        - name: access-key
+          valueFrom:
+            secretKeyRef:
+              name: {name}-secret
+              key: access-key
+        - name: secret-key
+          valueFrom:
+            secretKeyRef:
+              name: {name}-secret
+              key: secret-key
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: JuiceFSRuntime
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - mediumtype: SSD
+        path: /cache
+        quota: 40Gi
+        low: \"0.1\"
+"
+    )
+}
+
 fn runtime_resource() -> ApiResource {
+    let engine = Engine::from_env();
     ApiResource {
         group: "data.fluid.io".into(),
         version: "v1alpha1".into(),
         api_version: "data.fluid.io/v1alpha1".into(),
-        kind: "ReferenceRuntime".into(),
-        plural: "referenceruntimes".into(),
+        kind: engine.kind().into(),
+        plural: engine.plural().into(),
     }
 }
 
@@ -186,10 +308,8 @@ async fn apply_and_wait(
     t0: Option<&Mutex<Option<(Instant, Timestamp)>>>,
 ) -> RunResult {
     let file = tempfile::NamedTempFile::new().unwrap();
-    let yaml: Vec<String> = names
-        .iter()
-        .map(|n| common::objects::reference_pair(n, 1))
-        .collect();
+    let engine = Engine::from_env();
+    let yaml: Vec<String> = names.iter().map(|n| engine.pair(n)).collect();
     std::fs::write(file.path(), yaml.join("---\n")).unwrap();
     let datasets = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &dataset_resource());
     let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
@@ -295,7 +415,7 @@ async fn clean(client: &Client, ns: &str) -> Duration {
             .map(String::from)
             .to_vec()
     };
-    kubectl_async(args("referenceruntimes")).await;
+    kubectl_async(args(Engine::from_env().plural())).await;
     let (runtimes, datasets, pvcs, pvs) = (&runtimes, &datasets, &pvcs, &pvs);
     let deadline = Duration::from_secs(600);
     let wait = |what: &'static str| async move {
@@ -340,7 +460,19 @@ async fn clean(client: &Client, ns: &str) -> Duration {
     wait("datasets").await;
     wait("pvcs").await;
     wait("pvs").await;
-    start.elapsed()
+    let took = start.elapsed();
+    // The pairs' Secrets (JuiceFS), not part of what is timed.
+    let secrets = [
+        "delete",
+        "secrets",
+        "-l",
+        "fluid-rs-bench=pair",
+        "-n",
+        ns,
+        "--wait=false",
+    ];
+    kubectl_async(secrets.map(String::from).to_vec()).await;
+    took
 }
 
 // ---------------------------------------------------------------- timeline of one pair
@@ -526,7 +658,8 @@ fn start_timeline(
     w(
         ApiResource::erase::<ConfigMap>(&()),
         Box::new(move |o| {
-            if o["metadata"]["name"] == format!("{name}-reference-values").as_str() {
+            let values = format!("{name}-{}-values", Engine::from_env().name());
+            if o["metadata"]["name"] == values.as_str() {
                 vec!["values ConfigMap created".into()]
             } else {
                 vec![]
@@ -594,15 +727,42 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// RSS and peak RSS (`VmHWM`) of the live children of `parent` (the resident chart engine).
+fn live_children_memory(parent: u32) -> (u64, u64) {
+    let mut found = (0, 0);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        if kb("PPid:") == u64::from(parent) {
+            found.0 += kb("VmRSS:");
+            found.1 += kb("VmHWM:");
+        }
+    }
+    found
+}
+
 fn print_stats(label: &str, pid: u32, before: &ProcStats) -> ProcStats {
     let now = proc_stats(pid);
+    let (engine_rss, engine_hwm) = live_children_memory(pid);
     println!(
-        "  controller {label}: RSS {}, peak (VmHWM) {}, CPU +{} (total {}), chart engine (helm children or resident engine) CPU +{}",
+        "  controller {label}: RSS {}, peak (VmHWM) {}, CPU +{} (total {}); chart engine (helm children or resident engine) CPU +{} (total {}), resident engine RSS {}, peak {}",
         mb(now.rss_kb),
         mb(now.hwm_kb),
         secs(now.cpu.saturating_sub(before.cpu)),
         secs(now.cpu),
         secs(now.children_cpu.saturating_sub(before.children_cpu)),
+        secs(now.children_cpu),
+        mb(engine_rss),
+        mb(engine_hwm),
     );
     now
 }
@@ -631,11 +791,12 @@ async fn bench() {
     let pairs = env_num("FLUID_RS_BENCH_PAIRS", 100) as usize;
     let cycles = env_num("FLUID_RS_BENCH_CYCLES", 1).max(1);
 
-    // The release-built reference plugin and the CRDs from the release-built controller.
+    // The release-built engine plugin and the CRDs from the release-built controller.
+    let engine = Engine::from_env();
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(
-        common::reference_plugin(),
-        plugins.path().join("reference.so"),
+        engine.plugin(),
+        plugins.path().join(format!("{}.so", engine.name())),
     )
     .unwrap();
     common::controller::install_crds(plugins.path());
@@ -668,10 +829,15 @@ async fn bench() {
         log.display(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("  load average at start: {}", load().trim());
     let mut stats = print_stats("idle after start", pid, &ProcStats::default());
 
     // ------------------------------------------------ one pair at a time
-    println!("\n1 pair (Dataset + ReferenceRuntime, 1 worker), {single_runs} runs:");
+    println!(
+        "\n1 pair (Dataset + {}, 1 worker), {single_runs} runs:",
+        engine.kind()
+    );
     let mut singles = vec![];
     let mut singles_ds = vec![];
     let mut single_children = ChildPeak::default();
@@ -813,7 +979,17 @@ async fn bench() {
                 .collect();
             println!("    cumulative: {}", curve.join(" "));
         }
-        stats = print_stats(&format!("after {pairs} pairs Bound"), pid, &stats);
+        let bound = print_stats(&format!("after {pairs} pairs Bound"), pid, &stats);
+        let per_pair = |d: Duration| d.as_secs_f64() / pairs as f64;
+        let (ctl, eng) = (
+            per_pair(bound.cpu.saturating_sub(stats.cpu)),
+            per_pair(bound.children_cpu.saturating_sub(stats.children_cpu)),
+        );
+        println!(
+            "  CPU per pair, apply -> all Bound: controller {ctl:.3} s + chart engine {eng:.3} s = {:.3} s",
+            ctl + eng
+        );
+        stats = bound;
         print_metrics(&ctrl);
         // Idle: every runtime Bound; one sync period to settle, then two measured.
         tokio::time::sleep(sync).await;
@@ -857,6 +1033,7 @@ async fn bench() {
         secs(end.cpu),
         secs(end.children_cpu),
     );
+    println!("load average at the end: {}", load().trim());
     drop(ctrl);
     let _ = ns.cleanup().await;
 }
