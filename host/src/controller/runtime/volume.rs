@@ -166,7 +166,17 @@ pub(super) async fn unlabel_nodes(pass: &Pass<'_>) -> Result<(), ReconcileError>
 pub(super) async fn delete_ours(pass: &Pass<'_>) -> Result<(), ReconcileError> {
     let (ns, name) = (&pass.ns, &pass.name);
     let client = pass.ctx.cluster.client().clone();
-    if let Some(pvc) = pass.ctx.caches.pvc(ns, name) {
+    // One deletion each: an object already going (finalizers such as pvc-protection hold it)
+    // is not deleted again by every pass that waits for it.
+    let going = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.deletion_timestamp.is_some()
+    };
+    if let Some(pvc) = pass
+        .ctx
+        .caches
+        .pvc(ns, name)
+        .filter(|c| !going(&c.metadata))
+    {
         if shape::pvc_ownership(Some(&pvc), ns, name).is_ours() {
             let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
             delete(
@@ -179,7 +189,7 @@ pub(super) async fn delete_ours(pass: &Pass<'_>) -> Result<(), ReconcileError> {
         }
     }
     let pv_name = names::pv_name(ns, name);
-    if let Some(pv) = pass.ctx.caches.pv(&pv_name) {
+    if let Some(pv) = pass.ctx.caches.pv(&pv_name).filter(|v| !going(&v.metadata)) {
         if shape::pv_ownership(Some(&pv), ns, name).is_ours() {
             let api: Api<PersistentVolume> = Api::all(client);
             delete(
