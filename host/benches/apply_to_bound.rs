@@ -17,7 +17,8 @@
 //! `FLUID_RS_BENCH_SYNC_SECONDS` (the controller's sync period, default 30; the idle
 //! measurement lasts two of them),
 //! `FLUID_RS_BENCH_CYCLES` (apply + clean up the many pairs this many times, default 1: more
-//! shows whether memory keeps growing), `FLUID_RS_BENCH_TIMEOUT_SECONDS` (per run, default 900).
+//! shows whether memory keeps growing), `FLUID_RS_BENCH_TIMEOUT_SECONDS` (per run and per
+//! cleanup, default 900).
 //! Without `--bench` (`cargo test --benches`) it does nothing.
 
 #[path = "../tests/common/mod.rs"]
@@ -417,7 +418,7 @@ async fn clean(client: &Client, ns: &str) -> Duration {
     };
     kubectl_async(args(Engine::from_env().plural())).await;
     let (runtimes, datasets, pvcs, pvs) = (&runtimes, &datasets, &pvcs, &pvs);
-    let deadline = Duration::from_secs(600);
+    let deadline = Duration::from_secs(env_num("FLUID_RS_BENCH_TIMEOUT_SECONDS", 900));
     let wait = |what: &'static str| async move {
         loop {
             let left = match what {
