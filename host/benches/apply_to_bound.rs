@@ -7,7 +7,12 @@
 //! `fluid-test-support`'s cluster (started or reused like the tests). It starts its own
 //! controller, which reconciles every namespace: do not run it on a cluster where another
 //! fluid-controller runs (e.g. while the e2e tests run on the same cluster).
+//! The controller (and the helm processes it runs) act as a ServiceAccount of their own, whose
+//! requests the API server counts by class (tests/common/apiserver.rs): requests per pair from
+//! apply to Bound, per idle runtime per sync, per pair deleted.
 //! Knobs: `FLUID_RS_BENCH_SINGLE_RUNS` (default 5), `FLUID_RS_BENCH_PAIRS` (default 100),
+//! `FLUID_RS_BENCH_SYNC_SECONDS` (the controller's sync period, default 30; the idle
+//! measurement lasts two of them),
 //! `FLUID_RS_BENCH_CYCLES` (apply + clean up the many pairs this many times, default 1: more
 //! shows whether memory keeps growing), `FLUID_RS_BENCH_TIMEOUT_SECONDS` (per run, default 900).
 //! Without `--bench` (`cargo test --benches`) it does nothing.
@@ -15,7 +20,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use fluid_test_support::{kubeconfig_path, kubectl, tool_path, TestNamespace};
+use common::apiserver::requests;
+use fluid_test_support::{kubectl, tool_path, TestNamespace};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
@@ -159,7 +165,13 @@ struct Controller {
 }
 
 impl Controller {
-    fn start(plugin_dir: &Path, log: PathBuf, tmp: &Path) -> Controller {
+    fn start(
+        plugin_dir: &Path,
+        log: PathBuf,
+        tmp: &Path,
+        kubeconfig: &Path,
+        sync: Duration,
+    ) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -173,9 +185,9 @@ impl Controller {
                 "--http-addr",
                 &format!("127.0.0.1:{port}"),
                 "--sync-period-seconds",
-                "90",
+                &sync.as_secs().to_string(),
             ])
-            .env("KUBECONFIG", kubeconfig_path().expect("kubeconfig"))
+            .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").expect("helm"))
             .env("RUST_LOG", "info,fluid_host=debug")
             .env("FLUID_LOG_FORMAT", "text")
@@ -728,7 +740,9 @@ async fn bench() {
     let log = std::env::var_os("FLUID_RS_BENCH_LOG")
         .map(PathBuf::from)
         .unwrap_or_else(|| work.path().join("controller.log"));
-    let ctrl = Controller::start(plugins.path(), log.clone(), work.path());
+    let sync = Duration::from_secs(env_num("FLUID_RS_BENCH_SYNC_SECONDS", 30));
+    let kubeconfig = common::apiserver::measured_kubeconfig();
+    let ctrl = Controller::start(plugins.path(), log.clone(), work.path(), &kubeconfig, sync);
     let pid = ctrl.pid();
     let ready = Instant::now();
     while ctrl.http_get("/readyz").map(|r| r.0) != Some(200) {
@@ -753,8 +767,10 @@ async fn bench() {
     let mut singles = vec![];
     let mut singles_ds = vec![];
     let mut single_children = ChildPeak::default();
+    let mut single_requests = vec![];
     for run in 0..single_runs {
         let name = format!("single-{run}");
+        let counted = requests();
         let start: Start = Arc::default();
         let timeline: Timeline = Arc::default();
         let watchers = if run == 0 {
@@ -774,6 +790,9 @@ async fn bench() {
             Some(&*start),
         )
         .await;
+        // Late writes of the pass that bound it (first sync) belong to it.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        single_requests.push(requests() - counted);
         singles.push(r.total);
         singles_ds.push(r.dataset[0]);
         single_children.count = single_children.count.max(r.children.count);
@@ -832,14 +851,23 @@ async fn bench() {
         mb(single_children.rss_kb),
         mb(single_children.anon_kb)
     );
+    for (run, r) in single_requests.iter().enumerate() {
+        println!("  run {run}: API requests, apply -> Bound (+2 s): {r}");
+    }
     stats = print_stats("after the 1-pair runs", pid, &stats);
 
     // ------------------------------------------------ many pairs at once
     let mut first = None;
     for cycle in 0..cycles {
         println!("\n{pairs} pairs in one kubectl apply (cycle {cycle}):");
-        let names: Vec<String> = (0..pairs).map(|i| format!("many-{cycle}-{i:03}")).collect();
+        let names: Vec<String> = (0..pairs).map(|i| format!("many-{cycle}-{i:04}")).collect();
+        let counted = requests();
         let r = apply_and_wait(pid, &client, &nsn, &names, None).await;
+        let to_bound = requests() - counted;
+        println!(
+            "  API requests, apply -> all Bound: {to_bound} = {:.1} per pair",
+            to_bound.total() as f64 / pairs as f64
+        );
         println!(
             "  total (apply -> last pair Bound) {}, kubectl apply itself {}",
             secs(r.total),
@@ -879,8 +907,28 @@ async fn bench() {
         }
         stats = print_stats(&format!("after {pairs} pairs Bound"), pid, &stats);
         print_metrics(&ctrl);
+        // Idle: every runtime Bound; one sync period to settle, then two measured.
+        tokio::time::sleep(sync).await;
+        let counted = requests();
+        let idle_start = proc_stats(pid);
+        tokio::time::sleep(sync * 2).await;
+        let idle = requests() - counted;
+        let idle_cpu = proc_stats(pid).cpu.saturating_sub(idle_start.cpu);
+        println!(
+            "  idle, {pairs} Bound runtimes, 2 syncs of {}: {idle} = {:.2} reads and {:.2} writes per runtime per sync; controller CPU {}",
+            secs(sync),
+            idle.reads as f64 / (2.0 * pairs as f64),
+            idle.writes as f64 / (2.0 * pairs as f64),
+            secs(idle_cpu)
+        );
+        let counted = requests();
         let took = clean(&client, &nsn).await;
-        println!("  cleanup of {pairs} pairs {}", secs(took));
+        let deleted = requests() - counted;
+        println!(
+            "  cleanup of {pairs} pairs {}; API requests {deleted} = {:.1} per pair",
+            secs(took),
+            deleted.total() as f64 / pairs as f64
+        );
         stats = print_stats(&format!("after cleanup (cycle {cycle})"), pid, &stats);
         first.get_or_insert(r);
     }

@@ -21,8 +21,13 @@ pub fn respond(request_line: &str, health: &Health) -> (u16, &'static str, Strin
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     match path {
         "/healthz" => (200, "text/plain", "ok\n".into()),
-        "/readyz" if health.ready.load(Ordering::Relaxed) => (200, "text/plain", "ok\n".into()),
-        "/readyz" => (503, "text/plain", "not ready\n".into()),
+        "/readyz" if !health.ready.load(Ordering::Relaxed) => {
+            (503, "text/plain", "not ready\n".into())
+        }
+        "/readyz" => match health.metrics.stuck_plugins().as_slice() {
+            [] => (200, "text/plain", "ok\n".into()),
+            stuck => (503, "text/plain", stuck_message(stuck)),
+        },
         "/metrics" => (
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -30,6 +35,22 @@ pub fn respond(request_line: &str, health: &Health) -> (u16, &'static str, Strin
         ),
         _ => (404, "text/plain", "not found\n".into()),
     }
+}
+
+/// Why `/readyz` fails while hooks are stuck: the plugin's runtimes are not served until its
+/// hung calls return, and a thread cannot be stopped, so only a restart (with the plugin
+/// fixed) clears it. Readiness, not liveness: a restart would not fix a plugin that hangs
+/// again, and the other plugins keep being served meanwhile.
+fn stuck_message(stuck: &[crate::metrics::StuckPlugin]) -> String {
+    stuck
+        .iter()
+        .map(|s| {
+            format!(
+                "plugin {}: all {} hook threads are held by hooks past their deadline\n",
+                s.plugin, s.threads
+            )
+        })
+        .collect()
 }
 
 /// Serves until the process ends.
@@ -84,6 +105,20 @@ mod tests {
         assert_eq!(respond("GET /readyz HTTP/1.1", &h).0, 200);
         h.metrics
             .observe_reconcile("JuiceFSRuntime", std::time::Duration::from_millis(3), false);
+        // A plugin whose every hook thread is stuck makes the controller unready, named.
+        h.metrics.hook_thread_limit("hang", 1);
+        h.metrics.hook_started("hang");
+        h.metrics.hook_stuck("hang");
+        assert_eq!(
+            respond("GET /readyz HTTP/1.1", &h),
+            (
+                503,
+                "text/plain",
+                "plugin hang: all 1 hook threads are held by hooks past their deadline\n".into()
+            )
+        );
+        h.metrics.hook_returned("hang", true);
+        assert_eq!(respond("GET /readyz HTTP/1.1", &h).0, 200);
         let (code, _, body) = respond("GET /metrics HTTP/1.1", &h);
         assert_eq!(code, 200);
         assert!(

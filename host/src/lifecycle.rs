@@ -1,10 +1,32 @@
-//! What to do next for a runtime: a pure function of what the controller observed. The
-//! runtime controller observes, asks [`next_step`], does the step, and asks again.
+//! What to do next for a runtime: pure functions of what the controller observed. The runtime
+//! controller observes (from watch caches), asks [`next_step`], does the step, and asks again.
 //!
-//! The order follows Fluid's runtime controller: on deletion, the volume goes first, then the
-//! engine, then the Dataset is released and the finalizer removed; otherwise the runtime waits
-//! for a Dataset of the same name, refuses one bound to another runtime, claims it, takes its
-//! finalizer, and then runs validate → setup (until the Dataset is set up) → volume → sync.
+//! The order follows Fluid's runtime controller, with the guards that keep a runtime from
+//! touching what is not its own:
+//! - deletion: our volume first (once no pod uses it), then the engine (only a release this
+//!   runtime installed), then the Dataset's claim (only our entry), then the finalizer;
+//! - creation: wait for a Dataset of the same name, refuse one bound to another runtime, take
+//!   the finalizer *before* claiming (a claim must never outlive the runtime), claim, and run
+//!   validate → setup → volume → bind → sync.
+
+/// Who an object of the runtime's conventional name belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Ownership {
+    /// There is no such object.
+    #[default]
+    Absent,
+    /// It is this runtime's (or this Dataset's) own.
+    Ours,
+    /// It exists and belongs to someone else: never touched. The text says whose.
+    Foreign(String),
+}
+
+impl Ownership {
+    /// Whether it is ours.
+    pub fn is_ours(&self) -> bool {
+        matches!(self, Ownership::Ours)
+    }
+}
 
 /// The runtime as the lifecycle sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,24 +39,35 @@ pub struct RuntimeView {
     pub adopted: bool,
 }
 
+/// One entry of the Dataset's `status.runtimes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// The runtime's name.
+    pub name: String,
+    /// The runtime's namespace (empty when the writer left it out).
+    pub namespace: String,
+    /// The engine (`type`), e.g. `juicefs`.
+    pub engine: String,
+}
+
 /// The Dataset of the same name, as the lifecycle sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DatasetView {
     /// Being deleted.
     pub deleting: bool,
-    /// The runtimes in `status.runtimes`, as `(name, type)`.
-    pub bound: Vec<(String, String)>,
+    /// The runtimes in `status.runtimes`.
+    pub claims: Vec<Claim>,
     /// Has a `Ready` condition (Fluid's "setup done"), whatever its status.
     pub setup_done: bool,
 }
 
-/// The runtime's volume.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The runtime's volume: the PV `<namespace>-<name>` and the PVC `<name>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VolumeView {
-    /// The PersistentVolume `<namespace>-<name>` exists.
-    pub pv: bool,
-    /// The PersistentVolumeClaim `<name>` exists.
-    pub pvc: bool,
+    /// The PersistentVolume.
+    pub pv: Ownership,
+    /// The PersistentVolumeClaim.
+    pub pvc: Ownership,
 }
 
 /// Everything [`next_step`] decides from.
@@ -42,7 +75,9 @@ pub struct VolumeView {
 pub struct Observed {
     /// The runtime's name.
     pub name: String,
-    /// The engine type written in `status.runtimes` (the plugin's name).
+    /// The runtime's namespace.
+    pub namespace: String,
+    /// The engine type written in `status.runtimes` (the plugin's name, unique per host).
     pub engine: String,
     /// The runtime.
     pub runtime: RuntimeView,
@@ -50,6 +85,8 @@ pub struct Observed {
     pub dataset: Option<DatasetView>,
     /// The volume.
     pub volume: VolumeView,
+    /// The Helm release of the runtime's name.
+    pub release: Ownership,
 }
 
 /// The next thing to do.
@@ -57,10 +94,14 @@ pub struct Observed {
 pub enum Step {
     /// Nothing left: the runtime is gone or going without our finalizer.
     Nothing,
-    /// Deletion: delete the PVC and PV (waits while a pod uses the claim).
+    /// Deletion: delete our PVC and PV (waits while a pod uses the claim).
     DeleteVolume,
-    /// Deletion: shut the engine down, release the Dataset, remove the finalizer.
-    Teardown,
+    /// Deletion: shut the engine down (when the release is ours), release our claim on the
+    /// Dataset, remove the finalizer.
+    Teardown {
+        /// Whether there is a release of ours to uninstall.
+        uninstall: bool,
+    },
     /// No Dataset of the same name (or it is going away): say so and wait for one.
     WaitForDataset,
     /// The Dataset is bound to another runtime: refuse, with a condition naming it.
@@ -68,24 +109,38 @@ pub enum Step {
         /// `type/name` of the runtime the Dataset is bound to.
         bound_to: String,
     },
-    /// Claim the Dataset: ownerReference, dataset-id label, entry in `status.runtimes`.
-    Adopt,
-    /// Add the controller's finalizer.
+    /// Add the controller's finalizer (before anything that must be undone).
     AddFinalizer,
+    /// Claim the Dataset: this runtime in `status.runtimes`, an ownerReference and the
+    /// dataset-id label on the runtime.
+    Claim,
     /// Validate, set up if the Dataset is not set up yet, create the volume if missing, sync.
     Run {
         /// Run Fluid's Setup sequence.
         setup: bool,
-        /// Create the PV and PVC.
-        create_volume: bool,
     },
 }
 
 impl Step {
     /// Whether the step changes the runtime or Dataset such that the decision must be made
-    /// again right away (the alternative being: the step ends this reconcile).
+    /// again right away (the alternative being: the step ends this pass).
     pub fn continues(&self) -> bool {
-        matches!(self, Step::Adopt | Step::AddFinalizer)
+        matches!(self, Step::Claim | Step::AddFinalizer)
+    }
+}
+
+impl Observed {
+    fn is_us(&self, c: &Claim) -> bool {
+        c.name == self.name
+            && c.engine == self.engine
+            && (c.namespace.is_empty() || c.namespace == self.namespace)
+    }
+
+    /// Whether the Dataset's `status.runtimes` holds this runtime.
+    pub fn claimed(&self) -> bool {
+        self.dataset
+            .as_ref()
+            .is_some_and(|d| d.claims.iter().any(|c| self.is_us(c)))
     }
 }
 
@@ -95,182 +150,131 @@ pub fn next_step(o: &Observed) -> Step {
         if !o.runtime.has_finalizer {
             return Step::Nothing;
         }
-        if o.volume.pv || o.volume.pvc {
+        if o.volume.pv.is_ours() || o.volume.pvc.is_ours() {
             return Step::DeleteVolume;
         }
-        return Step::Teardown;
+        return Step::Teardown {
+            uninstall: o.release.is_ours(),
+        };
     }
     let Some(dataset) = o.dataset.as_ref().filter(|d| !d.deleting) else {
         return Step::WaitForDataset;
     };
-    if let Some((name, kind)) = dataset
-        .bound
-        .iter()
-        .find(|(name, kind)| *name != o.name || *kind != o.engine)
-    {
+    if let Some(other) = dataset.claims.iter().find(|c| !o.is_us(c)) {
         return Step::Refuse {
-            bound_to: format!("{kind}/{name}"),
+            bound_to: format!("{}/{}", other.engine, other.name),
         };
-    }
-    let claimed = dataset
-        .bound
-        .iter()
-        .any(|(n, k)| *n == o.name && *k == o.engine);
-    if !o.runtime.adopted || !claimed {
-        return Step::Adopt;
     }
     if !o.runtime.has_finalizer {
         return Step::AddFinalizer;
     }
+    if !o.runtime.adopted || !o.claimed() {
+        return Step::Claim;
+    }
     Step::Run {
         setup: !dataset.setup_done,
-        create_volume: !(o.volume.pv && o.volume.pvc),
+    }
+}
+
+/// The state of a Helm release, from its newest record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseState {
+    /// Installed or upgraded successfully.
+    Deployed,
+    /// The last install or upgrade failed.
+    Failed,
+    /// An operation started and did not finish (`pending-install`, `pending-upgrade`,
+    /// `pending-rollback`): its helm process is gone when no operation of ours is running.
+    Pending(String),
+    /// Anything else helm writes (`superseded` as newest, `uninstalling`, `unknown`).
+    Other(String),
+}
+
+impl ReleaseState {
+    /// Reads helm's status word.
+    pub fn from_helm(status: &str) -> ReleaseState {
+        match status {
+            "deployed" => ReleaseState::Deployed,
+            "failed" => ReleaseState::Failed,
+            s if s.starts_with("pending-") => ReleaseState::Pending(s.to_owned()),
+            s => ReleaseState::Other(s.to_owned()),
+        }
+    }
+}
+
+/// How a release an interrupted operation left behind is made usable again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// Nothing was ever deployed, or an uninstall was interrupted: uninstall, then install.
+    Uninstall,
+    /// An upgrade or rollback was interrupted: roll back to the last revision, then upgrade.
+    Rollback,
+}
+
+/// What setup does with the release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseAction {
+    /// None exists, or the last install or upgrade failed: `helm upgrade --install` (helm
+    /// replaces a failed revision itself).
+    Install,
+    /// Ours and deployed; upgrade only if the recorded values differ (or are missing).
+    Keep,
+    /// An operation started this many seconds ago and may still be running (a helm process
+    /// of a controller that was replaced): look again later.
+    Wait(u64),
+    /// Ours, but an interrupted operation left it pending: repair, then install.
+    Repair {
+        /// Helm's status, for the message.
+        status: String,
+        /// How.
+        how: Repair,
+    },
+    /// Someone else's release of the same name: refuse, never touch it.
+    Refuse(String),
+}
+
+/// How long a pending operation is given before it is taken as interrupted: installs and
+/// upgrades are not waited on (no `--wait`), so a live one finishes within seconds.
+pub const PENDING_GRACE_SECS: u64 = 60;
+
+/// A release as setup sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseView {
+    /// Who it belongs to.
+    pub ownership: Ownership,
+    /// Its newest record's state (meaningless when absent).
+    pub state: ReleaseState,
+    /// Seconds since its newest record was written.
+    pub age_secs: u64,
+}
+
+/// Decides what to do with the release before the engine can be used.
+pub fn release_action(r: &ReleaseView) -> ReleaseAction {
+    match &r.ownership {
+        Ownership::Absent => ReleaseAction::Install,
+        Ownership::Foreign(whose) => ReleaseAction::Refuse(whose.clone()),
+        Ownership::Ours => match &r.state {
+            ReleaseState::Deployed => ReleaseAction::Keep,
+            ReleaseState::Failed => ReleaseAction::Install,
+            ReleaseState::Pending(_) if r.age_secs < PENDING_GRACE_SECS => {
+                ReleaseAction::Wait(PENDING_GRACE_SECS - r.age_secs)
+            }
+            ReleaseState::Pending(s) => ReleaseAction::Repair {
+                status: s.clone(),
+                how: if s == "pending-install" {
+                    Repair::Uninstall
+                } else {
+                    Repair::Rollback
+                },
+            },
+            ReleaseState::Other(s) if s == "uninstalling" => ReleaseAction::Repair {
+                status: s.clone(),
+                how: Repair::Uninstall,
+            },
+            ReleaseState::Other(_) => ReleaseAction::Install,
+        },
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn base() -> Observed {
-        Observed {
-            name: "demo".into(),
-            engine: "juicefs".into(),
-            runtime: RuntimeView {
-                deleting: false,
-                has_finalizer: true,
-                adopted: true,
-            },
-            dataset: Some(DatasetView {
-                deleting: false,
-                bound: vec![("demo".into(), "juicefs".into())],
-                setup_done: true,
-            }),
-            volume: VolumeView {
-                pv: true,
-                pvc: true,
-            },
-        }
-    }
-
-    #[test]
-    fn a_new_runtime_waits_for_its_dataset() {
-        let o = Observed {
-            dataset: None,
-            ..base()
-        };
-        assert_eq!(next_step(&o), Step::WaitForDataset);
-        let mut o = base();
-        o.dataset.as_mut().unwrap().deleting = true;
-        assert_eq!(next_step(&o), Step::WaitForDataset);
-    }
-
-    #[test]
-    fn a_dataset_bound_elsewhere_is_refused_naming_the_other_runtime() {
-        let mut o = base();
-        o.dataset.as_mut().unwrap().bound = vec![("demo".into(), "alluxio".into())];
-        assert_eq!(
-            next_step(&o),
-            Step::Refuse {
-                bound_to: "alluxio/demo".into()
-            }
-        );
-        // Even before our runtime took anything.
-        o.runtime = RuntimeView::default();
-        assert_eq!(
-            next_step(&o),
-            Step::Refuse {
-                bound_to: "alluxio/demo".into()
-            }
-        );
-    }
-
-    #[test]
-    fn binding_goes_claim_then_finalizer_then_setup() {
-        let mut o = base();
-        o.runtime = RuntimeView::default();
-        o.dataset = Some(DatasetView::default());
-        o.volume = VolumeView::default();
-        assert_eq!(next_step(&o), Step::Adopt);
-        o.runtime.adopted = true;
-        o.dataset.as_mut().unwrap().bound = vec![("demo".into(), "juicefs".into())];
-        assert_eq!(next_step(&o), Step::AddFinalizer);
-        o.runtime.has_finalizer = true;
-        assert_eq!(
-            next_step(&o),
-            Step::Run {
-                setup: true,
-                create_volume: true
-            }
-        );
-        o.dataset.as_mut().unwrap().setup_done = true;
-        assert_eq!(
-            next_step(&o),
-            Step::Run {
-                setup: false,
-                create_volume: true
-            }
-        );
-        o.volume = VolumeView {
-            pv: true,
-            pvc: false,
-        };
-        assert_eq!(
-            next_step(&o),
-            Step::Run {
-                setup: false,
-                create_volume: true
-            }
-        );
-        o.volume.pvc = true;
-        assert_eq!(
-            next_step(&o),
-            Step::Run {
-                setup: false,
-                create_volume: false
-            }
-        );
-    }
-
-    #[test]
-    fn a_claimed_dataset_without_the_owner_reference_is_adopted_again() {
-        let mut o = base();
-        o.runtime.adopted = false;
-        assert_eq!(next_step(&o), Step::Adopt);
-    }
-
-    #[test]
-    fn deletion_removes_the_volume_then_tears_down() {
-        let mut o = base();
-        o.runtime.deleting = true;
-        assert_eq!(next_step(&o), Step::DeleteVolume);
-        o.volume = VolumeView {
-            pv: true,
-            pvc: false,
-        };
-        assert_eq!(next_step(&o), Step::DeleteVolume);
-        o.volume = VolumeView::default();
-        assert_eq!(next_step(&o), Step::Teardown);
-        // The dataset going or gone does not stop the teardown.
-        o.dataset = None;
-        assert_eq!(next_step(&o), Step::Teardown);
-        o.runtime.has_finalizer = false;
-        assert_eq!(next_step(&o), Step::Nothing);
-    }
-
-    #[test]
-    fn only_claiming_steps_continue_within_one_reconcile() {
-        assert!(Step::Adopt.continues());
-        assert!(
-            !Step::DeleteVolume.continues(),
-            "volume deletion completes asynchronously"
-        );
-        assert!(Step::AddFinalizer.continues());
-        assert!(!Step::WaitForDataset.continues());
-        assert!(!Step::Run {
-            setup: true,
-            create_volume: true
-        }
-        .continues());
-    }
-}
+mod tests;

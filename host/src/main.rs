@@ -58,7 +58,7 @@ struct RunArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
     #[arg(long, default_value = "0.0.0.0:8080", env = "FLUID_HTTP_ADDR")]
     http_addr: std::net::SocketAddr,
-    /// The helm binary.
+    /// The helm 4 binary (a path, or a name looked up on PATH); checked at start-up.
     #[arg(long, default_value = "helm", env = "FLUID_HELM")]
     helm: PathBuf,
     /// Elect a leader on a Lease, so several replicas are safe.
@@ -79,6 +79,9 @@ struct RunArgs {
     /// Runtimes of one kind reconciled at once (Fluid's --runtime-workers).
     #[arg(long, default_value_t = 8)]
     runtime_workers: u16,
+    /// The CSI driver the Datasets' PVs name (run fluid-csi under another name beside Fluid's).
+    #[arg(long, default_value = "fuse.csi.fluid.io", env = "FLUID_CSI_DRIVER")]
+    csi_driver: String,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +147,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     sync_period: std::time::Duration::from_secs(args.sync_period_seconds),
                     hook_timeout: std::time::Duration::from_secs(args.hook_timeout_seconds),
                     concurrency: args.runtime_workers,
+                    csi_driver: args.csi_driver,
                 },
             };
             tokio::runtime::Runtime::new()?.block_on(fluid_host::run::run(opts))?;

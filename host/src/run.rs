@@ -1,19 +1,19 @@
 //! `fluid-controller run`: load the plugins, take the lease, run the controllers.
 
+use crate::controller::caches::{Caches, Watched};
 use crate::controller::hooks::HookCaller;
-use crate::controller::{dataset, dataset_resource, runtime, schema, ControllerConfig};
+use crate::controller::schema::StatusSchema;
+use crate::controller::{dataset, dataset_resource, runtime, triggers, unserved, ControllerConfig};
 use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::plugins::Registry;
 use crate::services::{Cluster, Helm};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use kube::core::ApiResource;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
-use kube::{Client, ResourceExt};
+use kube::Client;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -36,6 +36,7 @@ pub struct RunOptions {
 
 /// Runs until a shutdown signal (or the loss of the lease).
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    Helm::check_binary(&opts.helm).await?;
     let registry = Registry::load_dir(&opts.plugin_dir)?;
     if registry.plugins().is_empty() {
         tracing::warn!(dir = %opts.plugin_dir.display(), "no plugin loaded: only Datasets are served");
@@ -70,80 +71,99 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         std::env::temp_dir().join("fluid-rs-charts"),
     ));
 
-    let mut tasks = Vec::new();
-    let dataset_defaults = schema::required_status_defaults(&fluid_plugin_api::types::crd_json(
-        &fluid_plugin_api::types::dataset_crd(),
-    ));
+    let dataset_crd = fluid_plugin_api::types::crd_json(&fluid_plugin_api::types::dataset_crd());
+    let dataset_status = StatusSchema::of(&dataset_crd);
     let dataset_ar = dataset_resource();
+    let kinds: Vec<ApiResource> = registry
+        .plugins()
+        .iter()
+        .map(|p| {
+            let k = &p.info().runtime;
+            ApiResource {
+                group: k.group.clone(),
+                version: k.version.clone(),
+                api_version: format!("{}/{}", k.group, k.version),
+                kind: k.kind.clone(),
+                plural: k.plural.clone(),
+            }
+        })
+        .collect();
+    let caches = Caches::start(&client, &dataset_ar, &kinds);
+    cluster.use_caches(caches.clone());
+    caches.ready().await;
+    tracing::info!("watch caches ready");
+
+    let controller_config =
+        kube::runtime::controller::Config::default().concurrency(opts.config.concurrency);
+    let mut tasks = Vec::new();
     {
         let ctx = Arc::new(dataset::DatasetContext {
             cluster: cluster.clone(),
-            status_defaults: dataset_defaults.clone(),
+            caches: caches.clone(),
+            status: dataset_status.clone(),
+            engines: registry
+                .plugins()
+                .iter()
+                .zip(&kinds)
+                .map(|(p, k)| (p.info().name.clone(), k.clone()))
+                .collect(),
         });
-        let api = Api::<DynamicObject>::all_with(client.clone(), &dataset_ar);
+        let store = caches.datasets.store.clone();
         tasks.push(tokio::spawn(
-            Controller::new_with(api, watcher::Config::default(), dataset_ar.clone())
-                .shutdown_on_signal()
-                .run(dataset::reconcile, dataset::error_policy, ctx)
-                .for_each(|_| async {}),
+            Controller::for_stream_with(
+                applied(&caches.datasets),
+                store.clone(),
+                dataset_ar.clone(),
+            )
+            .with_config(controller_config.clone())
+            .reconcile_on(triggers::for_datasets(&caches, store))
+            .shutdown_on_signal()
+            .run(dataset::reconcile, dataset::error_policy, ctx)
+            .for_each(|_| async {}),
         ));
     }
-    for plugin in registry.plugins() {
-        let info = plugin.info();
-        let kind = ApiResource {
-            group: info.runtime.group.clone(),
-            version: info.runtime.version.clone(),
-            api_version: format!("{}/{}", info.runtime.group, info.runtime.version),
-            kind: info.runtime.kind.clone(),
-            plural: info.runtime.plural.clone(),
+    for (plugin, kind) in registry.plugins().iter().zip(&kinds) {
+        let Some(watched) = caches.runtimes_of(kind).cloned() else {
+            continue;
         };
+        let info = plugin.info();
+        let helm =
+            Arc::new(helm.for_engine(&info.name, &info.cluster_scoped_kinds, cluster.clone()));
         let ctx = Arc::new(runtime::RuntimeContext {
-            hooks: HookCaller {
-                plugin: plugin.clone(),
-                cluster: cluster.clone(),
-                helm: helm.clone(),
-                timeout: opts.config.hook_timeout,
-                metrics: metrics.clone(),
-            },
+            hooks: HookCaller::new(
+                plugin.clone(),
+                cluster.clone(),
+                helm.clone(),
+                &opts.config,
+                metrics.clone(),
+            ),
             kind: kind.clone(),
             cluster: cluster.clone(),
             helm: helm.clone(),
+            caches: caches.clone(),
             config: opts.config.clone(),
             failures: Default::default(),
-            runtime_status_defaults: schema::required_status_defaults(&plugin.crd()?),
-            dataset_status_defaults: dataset_defaults.clone(),
+            validated: Default::default(),
+            runtime_status: StatusSchema::of(&plugin.crd()?),
+            dataset_status: dataset_status.clone(),
         });
-        let runtimes = Api::<DynamicObject>::all_with(client.clone(), &kind);
-        let datasets = Api::<DynamicObject>::all_with(client.clone(), &dataset_ar);
-        let mapped_kind = kind.clone();
         tracing::info!(kind = %kind.kind, plugin = %info.name, "starting runtime controller");
+        let store = watched.store.clone();
         tasks.push(tokio::spawn(
-            Controller::new_with(runtimes, watcher::Config::default(), kind.clone())
-                .with_config(
-                    kube::runtime::controller::Config::default()
-                        .concurrency(opts.config.concurrency),
-                )
-                .owns(
-                    Api::<StatefulSet>::all(client.clone()),
-                    watcher::Config::default().labels("release"),
-                )
-                .owns(
-                    Api::<DaemonSet>::all(client.clone()),
-                    watcher::Config::default().labels("release"),
-                )
-                // A Dataset binds to the runtime of the same namespace and name.
-                .watches_with(
-                    datasets,
-                    dataset_ar.clone(),
-                    watcher::Config::default(),
-                    move |ds| {
-                        let ns = ds.namespace()?;
-                        Some(ObjectRef::new_with(&ds.name_any(), mapped_kind.clone()).within(&ns))
-                    },
-                )
+            Controller::for_stream_with(applied(&watched), store.clone(), kind.clone())
+                .with_config(controller_config.clone())
+                .reconcile_on(triggers::for_runtimes(&caches, kind, &info.name, store))
                 .shutdown_on_signal()
                 .run(runtime::reconcile, runtime::error_policy, ctx)
                 .for_each(|_| async {}),
+        ));
+    }
+    for kind in unserved::unserved_kinds(&client, &kinds).await {
+        tokio::spawn(unserved::run(
+            client.clone(),
+            cluster.clone(),
+            kind,
+            opts.plugin_dir.display().to_string(),
         ));
     }
     health.ready.store(true, Ordering::Relaxed);
@@ -155,4 +175,32 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         leader::release(&client, lease).await;
     }
     Ok(())
+}
+
+/// The objects a controller reconciles: every object in the cache now, then each change (a
+/// controller that lags behind reconsiders them all).
+fn applied(
+    w: &Watched<DynamicObject>,
+) -> futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>> {
+    let store = w.store.clone();
+    // Subscribe before taking the snapshot: nothing falls between them.
+    let subscription = w.subscribe();
+    let now: Vec<_> = store
+        .state()
+        .iter()
+        .map(|o| Ok(o.as_ref().clone()))
+        .collect();
+    let changes = subscription.flat_map(move |c| {
+        let objects: Vec<Result<DynamicObject, watcher::Error>> = match c {
+            Some(c) if !c.deleted => vec![Ok(c.object.as_ref().clone())],
+            Some(_) => vec![],
+            None => store
+                .state()
+                .iter()
+                .map(|o| Ok(o.as_ref().clone()))
+                .collect(),
+        };
+        futures::stream::iter(objects)
+    });
+    futures::stream::iter(now).chain(changes).boxed()
 }

@@ -5,8 +5,9 @@
 mod common;
 
 use common::workspace_root;
-use fluid_test_support::{helm, kubectl, TestNamespace};
+use fluid_test_support::{helm, kubeconfig_path, kubectl, tool_path, TestNamespace};
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 
 fn chart() -> String {
     workspace_root()
@@ -217,4 +218,210 @@ fn the_images_provide_what_the_chart_expects() {
             "plugins/{engine} must build a cdylib"
         );
     }
+}
+
+/// The init container's own command, run here on the layout it meets in a pod (an emptyDir is
+/// world-writable, mode 0777), leaves the plugin where the loader accepts it.
+#[test]
+fn the_init_container_delivery_satisfies_the_loaders_directory_rule() {
+    let values = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        values.path(),
+        "plugins:\n  - {name: alpha, image: example.com/alpha:1}\n",
+    )
+    .unwrap();
+    let docs = render(&["-f", values.path().to_str().unwrap()]);
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    let init = &pod["initContainers"][1];
+    assert_eq!(init["name"], "plugin-alpha");
+    let args: Vec<&str> = init["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(args[..3], ["/tools/busybox", "sh", "-c"]);
+
+    let root = tempfile::tempdir().unwrap();
+    let image = root.path().join("plugin");
+    let empty_dir = root.path().join("plugins");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::copy(common::fixture("alpha"), image.join("libfluid_alpha.so")).unwrap();
+    std::fs::create_dir(&empty_dir).unwrap();
+    std::fs::set_permissions(&empty_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = args[3]
+        .replace("/plugins", empty_dir.to_str().unwrap())
+        .replace("/plugin/", &format!("{}/", image.display()));
+    // Twice: init containers run again when the pod's sandbox is recreated, and the emptyDir
+    // keeps what the first run copied.
+    for _ in 0..2 {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    }
+    let registry = fluid_host::plugins::Registry::load_dir(&empty_dir).unwrap();
+    assert!(registry.refused().is_empty(), "{:?}", registry.refused());
+    assert_eq!(registry.plugins().len(), 1);
+    assert_eq!(registry.plugins()[0].info().name, "alpha");
+}
+
+/// `kubectl auth can-i` as the controller's ServiceAccount of a real install: what the
+/// controller and the bundled engines call is allowed, the rest (Secret writes and watches,
+/// RBAC objects, other workloads, core Events) is not; an exec into a pod passes authorization
+/// (it then fails to reach the fake node's kubelet). (Before the cut: Secret writes, Roles,
+/// RoleBindings, ServiceAccounts, Services and core Events were allowed and this test failed
+/// on them.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_account_may_do_what_the_controller_and_engines_need_and_no_more() {
+    // The CRDs the chart ships, so that can-i knows the runtime kinds.
+    let crds = workspace_root().join("charts/fluid-rs/crds/fluid-rs.yaml");
+    kubectl([
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        crds.to_str().unwrap(),
+    ])
+    .unwrap();
+    let ns = TestNamespace::create("rbac").await.unwrap();
+    let n = ns.name();
+    let release = format!("fluid-rs-{}", n.rsplit('-').next().unwrap());
+    helm([
+        "install",
+        &release,
+        &chart(),
+        "--namespace",
+        n,
+        "--skip-crds",
+        "--set",
+        "replicas=0",
+        // The CSIDriver is cluster-wide and one of a name: other tests install the chart too.
+        "--set",
+        "csi.enabled=false",
+    ])
+    .unwrap();
+    let account = format!("system:serviceaccount:{n}:{release}");
+    let can = |verb: &str, resource: &str| -> bool {
+        let (resource, sub) = match resource.split_once('/') {
+            Some((r, s)) => (r, format!("--subresource={s}")),
+            None => (resource, "--subresource=".to_owned()),
+        };
+        // `can-i` prints yes or no, and exits 1 for no.
+        let out = std::process::Command::new(tool_path("kubectl").unwrap())
+            .args([
+                "auth", "can-i", verb, resource, &sub, "-n", n, "--as", &account,
+            ])
+            .env("KUBECONFIG", kubeconfig_path().unwrap())
+            .output()
+            .unwrap();
+        match String::from_utf8_lossy(&out.stdout).trim() {
+            "yes" => true,
+            "no" => false,
+            other => panic!(
+                "can-i {verb} {resource}: {other} {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    };
+    let allowed = [
+        ("watch", "datasets.data.fluid.io"),
+        ("update", "datasets.data.fluid.io"),
+        ("patch", "datasets.data.fluid.io/status"),
+        ("patch", "juicefsruntimes.data.fluid.io"),
+        ("patch", "juicefsruntimes.data.fluid.io/status"),
+        ("create", "statefulsets.apps"),
+        ("delete", "daemonsets.apps"),
+        ("watch", "statefulsets.apps"),
+        ("patch", "statefulsets.apps/scale"),
+        ("create", "persistentvolumes"),
+        ("delete", "persistentvolumeclaims"),
+        ("watch", "pods"),
+        ("create", "pods/exec"),
+        ("get", "pods/exec"),
+        ("create", "configmaps"),
+        ("delete", "configmaps"),
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("watch", "configmaps"),
+        ("list", "nodes"),
+        ("patch", "nodes"),
+        ("create", "events.events.k8s.io"),
+        ("patch", "events.events.k8s.io"),
+        ("update", "leases.coordination.k8s.io"),
+    ];
+    let denied = [
+        ("watch", "secrets"),
+        ("create", "secrets"),
+        ("update", "secrets"),
+        ("delete", "secrets"),
+        ("create", "roles.rbac.authorization.k8s.io"),
+        ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("create", "clusterroles.rbac.authorization.k8s.io"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+        ("create", "serviceaccounts"),
+        ("create", "serviceaccounts/token"),
+        ("create", "services"),
+        ("create", "pods"),
+        ("delete", "pods"),
+        ("create", "deployments.apps"),
+        ("create", "jobs.batch"),
+        ("create", "events"),
+        ("delete", "namespaces"),
+        ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("delete", "nodes"),
+        ("delete", "datasets.data.fluid.io"),
+        ("create", "juicefsruntimes.data.fluid.io"),
+        ("impersonate", "users"),
+    ];
+    let wrong: Vec<String> = allowed
+        .iter()
+        .filter(|(v, r)| !can(v, r))
+        .map(|(v, r)| format!("{v} {r} should be allowed"))
+        .chain(
+            denied
+                .iter()
+                .filter(|(v, r)| can(v, r))
+                .map(|(v, r)| format!("{v} {r} should be denied")),
+        )
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+
+    // Exec as the account: authorized, then the fake node's kubelet is unreachable. (kubectl
+    // falls back from WebSocket to a POST: the controller's own exec is proved by
+    // e2e_rbac.rs.)
+    kubectl([
+        "run",
+        "target",
+        "-n",
+        n,
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "1000",
+    ])
+    .unwrap();
+    kubectl([
+        "wait",
+        "pod/target",
+        "-n",
+        n,
+        "--for=condition=Ready",
+        "--timeout=60s",
+    ])
+    .unwrap();
+    let exec = kubectl(["exec", "target", "-n", n, "--as", &account, "--", "true"]);
+    let message = exec
+        .expect_err("no kubelet serves the kwok node")
+        .to_string();
+    assert!(!message.contains("forbidden"), "{message}");
+    assert!(
+        message.contains("dialing backend") || message.contains("10250"),
+        "{message}"
+    );
+
+    helm(["uninstall", &release, "-n", n]).unwrap();
+    ns.cleanup().await.unwrap();
 }

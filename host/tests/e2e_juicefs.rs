@@ -21,7 +21,7 @@ mod common;
 
 use common::controller::Controller;
 use common::objects::{get, WAIT};
-use fluid_test_support::{kubectl, wait_until, TestNamespace};
+use fluid_test_support::{fuse_unavailable, juicefs_binary, kubectl, wait_until, TestNamespace};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -257,47 +257,6 @@ async fn community_sample(ns: &str) -> Vec<(String, Duration)> {
     wait_gone(ns, "jfsdemo").await;
     times.push(("delete -> everything gone".to_owned(), t.elapsed()));
     times
-}
-
-/// The juicefs client: where `scripts/install-test-deps` puts it (python's scripts
-/// directory), else on PATH. A real file, not a shim: it is also run as `mount.juicefs`.
-fn juicefs_binary() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .ok()?;
-    let p = Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("juicefs");
-    if p.is_file() {
-        return Some(p);
-    }
-    let out = Command::new("sh")
-        .args(["-c", "command -v juicefs"])
-        .output()
-        .ok()?;
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    (p.is_file()).then(|| p.canonicalize().unwrap_or(p))
-}
-
-/// Why FUSE mounts are impossible here, if they are.
-fn fuse_unavailable() -> Option<String> {
-    if !Path::new("/dev/fuse").exists() {
-        return Some("/dev/fuse does not exist".into());
-    }
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("the test is not running as root".into());
-    }
-    let found = Command::new("sh")
-        .args(["-c", "command -v fusermount3 || command -v fusermount"])
-        .output()
-        .ok()?;
-    if found.stdout.is_empty() {
-        return Some("fusermount is missing (scripts/install-test-deps installs fuse3)".into());
-    }
-    None
 }
 
 /// A mount started from a rendered script, unmounted and stopped on drop.

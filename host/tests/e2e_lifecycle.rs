@@ -5,19 +5,11 @@
 mod common;
 
 use common::controller::Controller;
-use common::objects::{apply, get, reference_pair, wait_bound, WAIT};
+use common::objects::{apply, condition, get, reference_pair, wait_bound, WAIT};
 
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde_json::Value;
 use std::time::Duration;
-
-fn condition(object: &Value, kind: &str) -> Option<Value> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
-        .cloned()
-}
 
 /// Dataset + runtime go to Bound; the columns are filled in; spec changes and scaling are
 /// followed; deletion removes everything and returns the Dataset to NotBound.

@@ -18,6 +18,15 @@ fn done(r: Result<HookResponse, CallError>) -> Value {
     }
 }
 
+/// The names of the loaded plugins, in load order.
+fn loaded_names(registry: &Registry) -> Vec<String> {
+    registry
+        .plugins()
+        .iter()
+        .map(|p| p.info().name.clone())
+        .collect()
+}
+
 fn controller(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
         .args(args)
@@ -303,11 +312,7 @@ fn a_directory_with_bad_files_loads_the_good_ones_and_logs_one_line_per_refusal(
     .unwrap();
 
     let registry = Registry::load_dir(p).unwrap();
-    let names: Vec<_> = registry
-        .plugins()
-        .iter()
-        .map(|x| x.info().name.clone())
-        .collect();
+    let names = loaded_names(&registry);
     assert_eq!(names, ["alpha", "beta"]);
     let refused: Vec<_> = registry
         .refused()
@@ -365,11 +370,7 @@ fn plugins_in_subdirectories_load_as_image_volumes_deliver_them() {
         .unwrap();
     }
     let registry = Registry::load_dir(dir.path()).unwrap();
-    let names: Vec<_> = registry
-        .plugins()
-        .iter()
-        .map(|p| p.info().name.clone())
-        .collect();
+    let names = loaded_names(&registry);
     assert_eq!(names, ["alpha", "beta"]);
 }
 
@@ -389,4 +390,118 @@ fn plugins_inspect_prints_json_or_the_reason() {
     assert!(!ok);
     assert!(stdout.is_empty());
     assert!(stderr.contains("it speaks plugin protocol 2.0"), "{stderr}");
+}
+
+/// Truncation points, in per mille of the file: a partial copy anywhere from the ELF header to
+/// the last byte of the section headers.
+const CUTS_PER_MILLE: &[u64] = &[
+    1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 250, 300, 350, 400, 450, 500, 550, 600, 650, 700,
+    750, 800, 850, 900, 950, 970, 990, 999,
+];
+
+/// A partial copy must be refused with its path, never crash the process: `dlopen` of a
+/// truncated file maps segments past its end and dies of SIGBUS on first touch.
+/// (Before the ELF check this test process died of SIGBUS, exit 135, at the first cut.)
+#[test]
+fn a_truncated_plugin_is_refused_at_every_cut_and_the_others_keep_loading() {
+    let whole = std::fs::read(fixture("alpha")).unwrap();
+    let dir = plugin_dir(&["beta"]);
+    let cut_path = dir.path().join("alpha-cut.so");
+    let size = whole.len() as u64;
+    let mut cuts: Vec<u64> = CUTS_PER_MILLE.iter().map(|m| size * m / 1000).collect();
+    cuts.push(size - 1);
+    for len in cuts {
+        std::fs::write(&cut_path, &whole[..len as usize]).unwrap();
+        let e = Plugin::open(&cut_path).expect_err("a truncated file must be refused");
+        assert_eq!(e.path(), cut_path, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("refusing plugin {}: ", cut_path.display())),
+            "cut at {len} of {size}: {e}"
+        );
+        assert!(
+            matches!(e, LoadError::Damaged { .. }),
+            "cut at {len} of {size}: {e}"
+        );
+    }
+
+    // In a directory, the damaged file is one refusal; the whole one loads.
+    std::fs::write(&cut_path, &whole[..whole.len() / 3]).unwrap();
+    let registry = Registry::load_dir(dir.path()).unwrap();
+    let names = loaded_names(&registry);
+    assert_eq!(names, ["beta"]);
+    assert_eq!(registry.refused().len(), 1);
+    assert_eq!(registry.refused()[0].path, cut_path);
+    assert!(
+        registry.refused()[0].message.contains("truncated"),
+        "{:?}",
+        registry.refused()
+    );
+}
+
+/// The chart's init containers copy plugins into an emptyDir, which is world-writable (0777):
+/// a plugin directly in it is refused, one in a 0755 subdirectory (what the chart creates)
+/// loads.
+#[test]
+fn plugins_in_a_directory_others_may_write_are_refused_naming_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path();
+    std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::copy(fixture("alpha"), top.join("alpha.so")).unwrap();
+    let sub = top.join("beta");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(fixture("beta"), sub.join("beta.so")).unwrap();
+
+    let e = refusal(top, "alpha.so");
+    assert!(
+        matches!(&e, LoadError::UnsafeDirectory { dir, .. } if dir == top),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(&format!(
+            "alpha.so: its directory {} is world-writable (mode 777)",
+            top.display()
+        )),
+        "{e}"
+    );
+
+    let registry = Registry::load_dir(top).unwrap();
+    let names = loaded_names(&registry);
+    assert_eq!(names, ["beta"]);
+    assert_eq!(registry.refused().len(), 1, "{:?}", registry.refused());
+
+    // A group-writable subdirectory or file is refused as well.
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let e = refusal(&sub, "beta.so");
+    assert!(
+        e.to_string().contains("is group-writable (mode 775)"),
+        "{e}"
+    );
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(sub.join("beta.so"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    let e = refusal(&sub, "beta.so");
+    assert!(
+        matches!(e, LoadError::GroupWritable { mode: 0o664, .. }),
+        "{e}"
+    );
+}
+
+/// The engine name is the engine's identity (claims, finalizers, values): a second plugin
+/// of one name is refused even when it serves another kind, naming both files.
+/// (Before: both loaded, and the impostor adopted Datasets bound to the first.)
+#[test]
+fn a_second_engine_of_one_name_is_refused_naming_both_files() {
+    let dir = plugin_dir(&["alpha", "impostor", "beta"]);
+    let registry = Registry::load_dir(dir.path()).unwrap();
+    assert_eq!(loaded_names(&registry), ["alpha", "beta"]);
+    assert_eq!(registry.refused().len(), 1, "{:?}", registry.refused());
+    assert_eq!(
+        registry.refused()[0].message,
+        format!(
+            "refusing plugin {}: engine name alpha is already used by plugin file {}",
+            dir.path().join("impostor.so").display(),
+            dir.path().join("alpha.so").display()
+        )
+    );
 }

@@ -8,8 +8,8 @@ use crate::abi::{EngineBox, EngineFfi, EngineFfi_TO, HostFfiRef, PluginMod, Plug
 use crate::engine::{Engine, HookContext, HookResult, Outcome};
 use crate::host::Host;
 use crate::protocol::{
-    FailureKind, Hook, HookFailure, HookRequest, HookResponse, PluginInfo, ProtocolVersion,
-    RuntimeKind,
+    FailureKind, GroupKind, Hook, HookFailure, HookRequest, HookResponse, PluginInfo,
+    ProtocolVersion, RuntimeKind,
 };
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
@@ -34,7 +34,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// - `chart`: the engine's Helm chart as gzipped tarball bytes (`&'static [u8]`, usually
 ///   `include_bytes!`), or `&[]` when the engine installs nothing through helm;
 /// - optionally `mount_type`: the file system type its fuse mounts (`&str`, e.g. `"JuiceFS"`),
-///   written into the PV for Fluid's CSI plugin; the engine's name when absent.
+///   written into the PV for Fluid's CSI plugin; the engine's name when absent;
+/// - optionally `cluster_scoped_kinds`: the cluster-scoped kinds its charts create, as
+///   `(group, kind)` pairs (`&[(&str, &str)]`, e.g. `&[("rbac.authorization.k8s.io",
+///   "ClusterRole")]`); the controller refuses a chart with any other cluster-scoped object.
+///   None when absent.
 #[macro_export]
 macro_rules! export_engine {
     (
@@ -44,7 +48,8 @@ macro_rules! export_engine {
         version: $version:expr,
         crd: $crd:expr,
         chart: $chart:expr
-        $(, mount_type: $mount_type:expr)? $(,)?
+        $(, mount_type: $mount_type:expr)?
+        $(, cluster_scoped_kinds: $cluster_scoped_kinds:expr)? $(,)?
     ) => {
         extern "C" fn __fluid_plugin_info() -> $crate::__abi_stable::std_types::RResult<
             $crate::__abi_stable::std_types::RString,
@@ -52,7 +57,15 @@ macro_rules! export_engine {
         > {
             let mount_type: ::core::option::Option<&str> = ::core::option::Option::None;
             $(let mount_type = ::core::option::Option::Some($mount_type);)?
-            $crate::export::plugin_info::<$engine>($name, $version, || $crd, mount_type)
+            let cluster_scoped_kinds: &[(&str, &str)] = &[];
+            $(let cluster_scoped_kinds: &[(&str, &str)] = $cluster_scoped_kinds;)?
+            $crate::export::plugin_info::<$engine>(
+                $name,
+                $version,
+                || $crd,
+                mount_type,
+                cluster_scoped_kinds,
+            )
         }
         extern "C" fn __fluid_plugin_crd() -> $crate::__abi_stable::std_types::RResult<
             $crate::__abi_stable::std_types::RString,
@@ -133,6 +146,7 @@ pub fn plugin_info<E: Engine>(
     version: &str,
     crd: impl FnOnce() -> Value,
     mount_type: Option<&str>,
+    cluster_scoped_kinds: &[(&str, &str)],
 ) -> RResult<RString, RString> {
     guarded("info", || {
         let info = PluginInfo {
@@ -146,6 +160,13 @@ pub fn plugin_info<E: Engine>(
                 .map(|h| (*h).to_owned())
                 .collect(),
             mount_type: mount_type.map(str::to_owned),
+            cluster_scoped_kinds: cluster_scoped_kinds
+                .iter()
+                .map(|(group, kind)| GroupKind {
+                    group: (*group).to_owned(),
+                    kind: (*kind).to_owned(),
+                })
+                .collect(),
         };
         serde_json::to_string(&info).map_err(|e| e.to_string())
     })

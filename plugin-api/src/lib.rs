@@ -47,6 +47,8 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod conventions;
+mod elf;
 mod engine;
 pub mod export;
 mod host;

@@ -66,6 +66,48 @@ pub struct PluginInfo {
     /// plugin looks for in `/proc/self/mountinfo`), e.g. `JuiceFS`. Absent: the engine's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_type: Option<String>,
+    /// The cluster-scoped kinds the engine's charts create (e.g. a `ClusterRole`). The host
+    /// renders every chart before installing it and refuses one with a cluster-scoped object
+    /// of another kind, or an object in another namespace than the runtime's. Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_scoped_kinds: Vec<GroupKind>,
+}
+
+/// A Kubernetes kind in any version of its API group, e.g. `rbac.authorization.k8s.io`
+/// `ClusterRole` (the group is empty for the core group).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupKind {
+    /// The API group, `""` for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// The kind.
+    pub kind: String,
+}
+
+impl GroupKind {
+    /// The group and kind of an object's `apiVersion` (`group/version` or `version`) and
+    /// `kind`.
+    pub fn of(api_version: &str, kind: &str) -> Self {
+        GroupKind {
+            group: api_version
+                .rsplit_once('/')
+                .map(|(group, _)| group.to_owned())
+                .unwrap_or_default(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for GroupKind {
+    /// `ClusterRole.rbac.authorization.k8s.io`, or `Namespace` in the core group (as kubectl
+    /// names resources).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(&self.kind)
+        } else {
+            write!(f, "{}.{}", self.kind, self.group)
+        }
+    }
 }
 
 /// The Kubernetes kind of a runtime, e.g. `data.fluid.io/v1alpha1` `JuiceFSRuntime`.
@@ -529,6 +571,31 @@ mod tests {
                 output: Value::Null
             }
         );
+    }
+
+    #[test]
+    fn plugin_info_without_cluster_scoped_kinds_reads_and_writes_as_before() {
+        let old = r#"{"name":"a","version":"1","pluginApiVersion":"1.0.0",
+            "protocol":{"major":1,"minor":0},
+            "runtime":{"group":"g","version":"v1","kind":"K","plural":"ks"},"hooks":[]}"#;
+        let info: PluginInfo = serde_json::from_str(old).unwrap();
+        assert!(info.cluster_scoped_kinds.is_empty());
+        assert!(!serde_json::to_string(&info)
+            .unwrap()
+            .contains("clusterScopedKinds"));
+        let mut info = info;
+        info.cluster_scoped_kinds =
+            vec![GroupKind::of("rbac.authorization.k8s.io/v1", "ClusterRole")];
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!(
+            json["clusterScopedKinds"],
+            serde_json::json!([{"group": "rbac.authorization.k8s.io", "kind": "ClusterRole"}])
+        );
+        assert_eq!(
+            info.cluster_scoped_kinds[0].to_string(),
+            "ClusterRole.rbac.authorization.k8s.io"
+        );
+        assert_eq!(GroupKind::of("v1", "Namespace").to_string(), "Namespace");
     }
 
     #[test]

@@ -21,3 +21,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "fluid-rs.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
+
+{{- define "fluid-rs.csiLabels" -}}
+app.kubernetes.io/name: fluid-rs
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: csi-nodeplugin
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}
+
+{{- define "fluid-rs.csiSelectorLabels" -}}
+app.kubernetes.io/name: fluid-rs
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: csi-nodeplugin
+{{- end }}

@@ -1,24 +1,60 @@
-//! The Dataset controller: `NotBound` on creation, and deletion held while a runtime is bound
-//! to the Dataset or a pod still uses its PVC (Fluid's dataset controller).
+//! The Dataset controller: `NotBound` on creation, deletion held while a runtime is bound to
+//! the Dataset or a pod still uses its PVC (Fluid's dataset controller), and a claim in
+//! `status.runtimes` released when the runtime that made it no longer exists.
 
-use super::conditions;
+use super::caches::Caches;
+use super::conditions::{Condition, Flavor};
+use super::finalizer;
 use super::hooks::object_ref;
-use super::volume;
+use super::schema::{self, StatusSchema};
+use super::status::StatusDraft;
 use crate::services::{api_err, Cluster, ClusterError};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Fluid's Dataset finalizer.
 pub const FINALIZER: &str = "fluid-dataset-controller-finalizer";
 
+/// One entry of `status.runtimes`, and whether its runtime exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimView {
+    /// The runtime's name.
+    pub name: String,
+    /// The engine (`type`).
+    pub engine: String,
+    /// Whether the runtime exists; `None` when no loaded plugin serves the engine (it may be
+    /// served elsewhere: never released).
+    pub exists: Option<bool>,
+}
+
+/// What the Dataset controller decides from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatasetObserved {
+    /// Being deleted.
+    pub deleting: bool,
+    /// Carries Fluid's finalizer.
+    pub has_finalizer: bool,
+    /// `status.phase` is empty.
+    pub no_phase: bool,
+    /// The claims in `status.runtimes`.
+    pub claims: Vec<ClaimView>,
+    /// Pods that use the Dataset's PVC.
+    pub pods_using_claim: Vec<String>,
+}
+
 /// What the Dataset controller does next (pure).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatasetStep {
     /// Nothing to do.
     Nothing,
+    /// Remove the claims of these runtimes, which no longer exist.
+    ReleaseClaims(Vec<String>),
     /// Add the finalizer.
     AddFinalizer,
     /// Set the phase to NotBound.
@@ -29,49 +65,93 @@ pub enum DatasetStep {
     Release,
 }
 
-/// Decides the next step for a Dataset, given the pods that use its claim.
-pub fn next_step(dataset: &Value, pods_using_claim: &[String]) -> DatasetStep {
-    let has_finalizer = dataset["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| f.iter().any(|f| f == FINALIZER));
-    if dataset["metadata"]["deletionTimestamp"].is_string() {
-        if !has_finalizer {
+/// Decides the next step for a Dataset.
+pub fn next_step(o: &DatasetObserved) -> DatasetStep {
+    let gone: Vec<String> = o
+        .claims
+        .iter()
+        .filter(|c| c.exists == Some(false))
+        .map(|c| c.name.clone())
+        .collect();
+    if !gone.is_empty() {
+        return DatasetStep::ReleaseClaims(gone);
+    }
+    if o.deleting {
+        if !o.has_finalizer {
             return DatasetStep::Nothing;
         }
-        if let Some(rt) = dataset["status"]["runtimes"]
-            .as_array()
-            .and_then(|r| r.first())
-        {
+        if let Some(c) = o.claims.first() {
             return DatasetStep::HoldDeletion(format!(
                 "the dataset is still bound to {} runtime {}; delete the runtime first",
-                rt["type"].as_str().unwrap_or_default(),
-                rt["name"].as_str().unwrap_or_default()
+                c.engine, c.name
             ));
         }
-        if let Some(pod) = pods_using_claim.first() {
+        if let Some(pod) = o.pods_using_claim.first() {
             return DatasetStep::HoldDeletion(format!("pod {pod} still uses the dataset's volume"));
         }
         return DatasetStep::Release;
     }
-    if !has_finalizer {
+    if !o.has_finalizer {
         return DatasetStep::AddFinalizer;
     }
-    if dataset["status"]["phase"]
-        .as_str()
-        .unwrap_or_default()
-        .is_empty()
-    {
+    if o.no_phase {
         return DatasetStep::MarkNotBound;
     }
     DatasetStep::Nothing
+}
+
+/// The Dataset status after the claims of `runtimes` (by name and engine) are released: the
+/// remaining entries, and when none remain Fluid's NotBound with runtime-derived fields cleared.
+pub fn released_status(status: &Value, released: &[(String, String)]) -> Value {
+    let remaining: Vec<Value> = status["runtimes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            !released
+                .iter()
+                .any(|(name, engine)| r["name"] == name.as_str() && r["type"] == engine.as_str())
+        })
+        .cloned()
+        .collect();
+    if !remaining.is_empty() {
+        return json!({ "runtimes": remaining });
+    }
+    json!({"phase": "NotBound", "runtimes": null, "conditions": [], "cacheStates": null,
+        "ufsTotal": null, "fileNum": null, "hcfs": null, "mounts": null})
+}
+
+/// Writes [`released_status`] against the Dataset's resourceVersion (a claim is a lock).
+pub async fn release_claims(
+    api: &Api<DynamicObject>,
+    dataset: &DynamicObject,
+    released: &[(String, String)],
+    required: &Value,
+) -> Result<DynamicObject, ClusterError> {
+    let current = serde_json::to_value(dataset).unwrap_or_default()["status"].clone();
+    let mut status = released_status(&current, released);
+    schema::complete(&mut status, &current, required);
+    let ns = dataset.metadata.namespace.clone().unwrap_or_default();
+    let name = dataset.metadata.name.clone().unwrap_or_default();
+    let patch = json!({
+        "metadata": {"resourceVersion": dataset.metadata.resource_version},
+        "status": status,
+    });
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("release dataset {ns}/{name}")))
 }
 
 /// What the Dataset controller needs.
 pub struct DatasetContext {
     /// The cluster.
     pub cluster: Arc<Cluster>,
-    /// Zero values of the Dataset's required status fields.
-    pub status_defaults: Value,
+    /// The shared caches.
+    pub caches: Caches,
+    /// What the Dataset CRD says about its status.
+    pub status: StatusSchema,
+    /// The runtime kind each loaded engine serves, by engine name.
+    pub engines: HashMap<String, ApiResource>,
 }
 
 /// A failed Dataset reconcile.
@@ -79,97 +159,159 @@ pub struct DatasetContext {
 #[error(transparent)]
 pub struct DatasetError(#[from] ClusterError);
 
+impl DatasetContext {
+    /// Whether the runtime a claim names exists: from its kind's cache, confirmed by a read
+    /// when the cache says no (a claim is only released on the API server's word).
+    async fn runtime_exists(
+        &self,
+        ns: &str,
+        name: &str,
+        engine: &str,
+    ) -> Result<Option<bool>, ClusterError> {
+        let Some(ar) = self.engines.get(engine) else {
+            return Ok(None);
+        };
+        let Some(w) = self.caches.runtimes_of(ar) else {
+            return Ok(None);
+        };
+        if w.store
+            .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
+            .is_some()
+        {
+            return Ok(Some(true));
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(self.cluster.client().clone(), ns, ar);
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(api_err(format!("get {} {ns}/{name}", ar.kind)))?;
+        Ok(Some(found.is_some()))
+    }
+}
+
 /// One reconcile of one Dataset.
 pub async fn reconcile(
     obj: Arc<DynamicObject>,
     ctx: Arc<DatasetContext>,
 ) -> Result<Action, DatasetError> {
+    let kind = ctx.caches.dataset_kind.kind.clone();
+    // The runtime controllers' latest writes may not have reached the watch yet.
+    let obj = ctx
+        .caches
+        .recent
+        .fresher(&kind, Some(obj.clone()))
+        .unwrap_or(obj);
     let dataset = serde_json::to_value(obj.as_ref()).unwrap_or_default();
     let ns = obj.metadata.namespace.clone().unwrap_or_default();
     let name = obj.metadata.name.clone().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.cluster.client().clone(),
-        &ns,
-        &super::dataset_resource(),
-    );
-    let deleting = dataset["metadata"]["deletionTimestamp"].is_string();
-    let pods: Vec<String> = if deleting {
-        ctx.cluster
-            .list(&ns, "v1", "Pod", None)
-            .await?
-            .iter()
-            .filter(|p| volume::pod_uses_claim(p, &name))
-            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
-            .collect()
-    } else {
-        vec![]
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.cluster.client().clone(), &ns, &ctx.caches.dataset_kind);
+    let mut claims = vec![];
+    for r in dataset["status"]["runtimes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let rname = r["name"].as_str().unwrap_or_default().to_owned();
+        let engine = r["type"].as_str().unwrap_or_default().to_owned();
+        let rns = r["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&ns);
+        let exists = ctx.runtime_exists(rns, &rname, &engine).await?;
+        claims.push(ClaimView {
+            name: rname,
+            engine,
+            exists,
+        });
+    }
+    let observed = DatasetObserved {
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+        has_finalizer: finalizer::has(&obj, FINALIZER),
+        no_phase: dataset["status"]["phase"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        claims,
+        pods_using_claim: ctx.caches.claims.users(&ns, &name),
     };
-    match next_step(&dataset, &pods) {
+    match next_step(&observed) {
         DatasetStep::Nothing => Ok(Action::await_change()),
+        DatasetStep::ReleaseClaims(gone) => {
+            let released: Vec<(String, String)> = observed
+                .claims
+                .iter()
+                .filter(|c| gone.contains(&c.name))
+                .map(|c| (c.name.clone(), c.engine.clone()))
+                .collect();
+            let written = release_claims(&api, &obj, &released, &ctx.status.required).await?;
+            ctx.caches.recent.remember(&kind, &written);
+            let message = format!(
+                "released the claim of runtime {} which no longer exists",
+                gone.join(", ")
+            );
+            ctx.cluster
+                .event(&object_ref(&dataset), true, "StaleRuntimeClaim", &message)
+                .await;
+            Ok(Action::await_change())
+        }
         DatasetStep::AddFinalizer => {
-            let mut f = dataset["metadata"]["finalizers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            f.push(json!(FINALIZER));
-            let patch = json!({"metadata": {"finalizers": f, "resourceVersion": dataset["metadata"]["resourceVersion"]}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(api_err(format!("add finalizer to dataset {ns}/{name}")))?;
+            let written = finalizer::add(&api, &obj, FINALIZER).await?;
+            ctx.caches.recent.remember(&kind, &written);
             Ok(Action::await_change())
         }
         DatasetStep::MarkNotBound => {
-            let mut status = json!({"phase": "NotBound"});
-            super::schema::complete(&mut status, &dataset["status"], &ctx.status_defaults);
-            let patch = json!({"status": status});
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(api_err(format!("set phase of dataset {ns}/{name}")))?;
+            let mut draft = StatusDraft::new(Flavor::Dataset, &dataset["status"]);
+            draft.set("phase", "NotBound");
+            if let Some(patch) = draft.patch(&ctx.status) {
+                write_status(&api, &obj, patch, &ctx).await?;
+            }
             Ok(Action::await_change())
         }
         DatasetStep::HoldDeletion(message) => {
-            let mut conds = dataset["status"]["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if conditions::set(
-                &mut conds,
-                conditions::Flavor::Dataset,
-                "Deleting",
-                false,
-                "DeletionHeld",
-                &message,
-                &conditions::now(),
-            ) {
+            let mut draft = StatusDraft::new(Flavor::Dataset, &dataset["status"]);
+            draft.condition(&Condition {
+                kind: "Deleting",
+                status: false,
+                reason: "DeletionHeld",
+                message: &message,
+            });
+            if let Some(patch) = draft.patch(&ctx.status) {
+                write_status(&api, &obj, patch, &ctx).await?;
                 ctx.cluster
                     .event(&object_ref(&dataset), false, "DeletionHeld", &message)
                     .await;
-                let patch = json!({"status": {"conditions": conds}});
-                // `conditions` is the Dataset's only required status field: present here.
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(api_err(format!("update dataset {ns}/{name}")))?;
             }
-            // Pods are not watched: poll as Fluid does (10 s); runtime changes arrive by watch.
-            Ok(Action::requeue(Duration::from_secs(10)))
+            // Pods and runtimes are watched; the recheck is a safety net.
+            Ok(Action::requeue(Duration::from_secs(60)))
         }
         DatasetStep::Release => {
-            let f: Vec<Value> = dataset["metadata"]["finalizers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| f != FINALIZER)
-                .collect();
-            let patch = json!({"metadata": {"finalizers": f, "resourceVersion": dataset["metadata"]["resourceVersion"]}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(api_err(format!(
-                    "remove finalizer from dataset {ns}/{name}"
-                )))?;
+            finalizer::remove(&api, &obj, FINALIZER).await?;
             Ok(Action::await_change())
         }
     }
+}
+
+/// A status write of the Dataset controller, against the resourceVersion it decided from: the
+/// runtime controllers write the same status (claims, Bound), and a decision made on an older
+/// copy must not undo theirs.
+async fn write_status(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    status: Value,
+    ctx: &DatasetContext,
+) -> Result<(), ClusterError> {
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let patch =
+        json!({"metadata": {"resourceVersion": obj.metadata.resource_version}, "status": status});
+    let written = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("update the status of dataset {name}")))?;
+    ctx.caches
+        .recent
+        .remember(&ctx.caches.dataset_kind.kind, &written);
+    Ok(())
 }
 
 /// Retries a failed Dataset reconcile.
@@ -190,27 +332,74 @@ pub fn error_policy(
 mod tests {
     use super::*;
 
+    fn claim(exists: Option<bool>) -> ClaimView {
+        ClaimView {
+            name: "demo".into(),
+            engine: "juicefs".into(),
+            exists,
+        }
+    }
+
     #[test]
     fn a_new_dataset_gets_the_finalizer_then_not_bound() {
-        let d = json!({"metadata": {"name": "demo"}});
-        assert_eq!(next_step(&d, &[]), DatasetStep::AddFinalizer);
-        let d = json!({"metadata": {"name": "demo", "finalizers": [FINALIZER]}});
-        assert_eq!(next_step(&d, &[]), DatasetStep::MarkNotBound);
-        let d = json!({"metadata": {"finalizers": [FINALIZER]}, "status": {"phase": "Bound"}});
-        assert_eq!(next_step(&d, &[]), DatasetStep::Nothing);
+        let mut o = DatasetObserved {
+            no_phase: true,
+            ..Default::default()
+        };
+        assert_eq!(next_step(&o), DatasetStep::AddFinalizer);
+        o.has_finalizer = true;
+        assert_eq!(next_step(&o), DatasetStep::MarkNotBound);
+        o.no_phase = false;
+        assert_eq!(next_step(&o), DatasetStep::Nothing);
     }
 
     #[test]
     fn deletion_waits_for_the_runtime_then_for_pods() {
-        let mut d = json!({"metadata": {"finalizers": [FINALIZER], "deletionTimestamp": "2026-11-25T00:00:00Z"},
-            "status": {"runtimes": [{"name": "demo", "type": "juicefs"}]}});
+        let mut o = DatasetObserved {
+            deleting: true,
+            has_finalizer: true,
+            claims: vec![claim(Some(true))],
+            ..Default::default()
+        };
         assert!(
-            matches!(next_step(&d, &[]), DatasetStep::HoldDeletion(m) if m.contains("juicefs runtime demo"))
+            matches!(next_step(&o), DatasetStep::HoldDeletion(m) if m.contains("juicefs runtime demo"))
         );
-        d["status"]["runtimes"] = json!([]);
-        assert!(
-            matches!(next_step(&d, &["app".into()]), DatasetStep::HoldDeletion(m) if m.contains("pod app"))
+        o.claims.clear();
+        o.pods_using_claim = vec!["app".into()];
+        assert!(matches!(next_step(&o), DatasetStep::HoldDeletion(m) if m.contains("pod app")));
+        o.pods_using_claim.clear();
+        assert_eq!(next_step(&o), DatasetStep::Release);
+    }
+
+    #[test]
+    fn a_claim_whose_runtime_is_gone_is_released_even_during_deletion() {
+        let mut o = DatasetObserved {
+            has_finalizer: true,
+            claims: vec![claim(Some(false))],
+            ..Default::default()
+        };
+        assert_eq!(
+            next_step(&o),
+            DatasetStep::ReleaseClaims(vec!["demo".into()])
         );
-        assert_eq!(next_step(&d, &[]), DatasetStep::Release);
+        o.deleting = true;
+        assert_eq!(
+            next_step(&o),
+            DatasetStep::ReleaseClaims(vec!["demo".into()])
+        );
+        // An engine no plugin here serves: its runtime may live elsewhere; never released.
+        o.claims = vec![claim(None)];
+        assert!(matches!(next_step(&o), DatasetStep::HoldDeletion(_)));
+    }
+
+    #[test]
+    fn releasing_the_last_claim_returns_the_dataset_to_not_bound() {
+        let status = json!({"phase": "Bound", "runtimes": [{"name": "demo", "type": "juicefs"}]});
+        let s = released_status(&status, &[("demo".into(), "juicefs".into())]);
+        assert_eq!(s["phase"], "NotBound");
+        assert!(s["runtimes"].is_null());
+        let two = json!({"runtimes": [{"name": "demo", "type": "juicefs"}, {"name": "x", "type": "alluxio"}]});
+        let s = released_status(&two, &[("demo".into(), "juicefs".into())]);
+        assert_eq!(s, json!({"runtimes": [{"name": "x", "type": "alluxio"}]}));
     }
 }

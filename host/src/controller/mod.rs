@@ -1,10 +1,17 @@
-//! The controllers: one runtime controller per loaded plugin, and the Dataset controller.
+//! The controllers: one runtime controller per loaded plugin, and the Dataset controller,
+//! reading from shared watch caches and writing each status once per pass.
 
+pub mod caches;
 pub mod conditions;
 pub mod dataset;
+pub mod finalizer;
 pub mod hooks;
+pub mod names;
 pub mod runtime;
 pub mod schema;
+pub mod status;
+pub mod triggers;
+pub mod unserved;
 pub mod volume;
 pub mod workloads;
 
@@ -20,6 +27,9 @@ pub struct ControllerConfig {
     pub hook_timeout: Duration,
     /// Runtimes (of one kind) reconciled at once, as Fluid's `--runtime-workers`.
     pub concurrency: u16,
+    /// The CSI driver the PVs name (Fluid's `fuse.csi.fluid.io`, or fluid-csi's own name when it
+    /// runs beside Fluid's plugin).
+    pub csi_driver: String,
 }
 
 impl Default for ControllerConfig {
@@ -28,6 +38,7 @@ impl Default for ControllerConfig {
             sync_period: Duration::from_secs(90),
             hook_timeout: Duration::from_secs(120),
             concurrency: 8,
+            csi_driver: volume::CSI_DRIVER.to_owned(),
         }
     }
 }

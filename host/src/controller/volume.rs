@@ -1,7 +1,17 @@
 //! The Dataset's volume in Fluid's shape: a PersistentVolume `<namespace>-<name>` served by
-//! Fluid's CSI driver, and a PersistentVolumeClaim named like the Dataset, bound to it.
+//! Fluid's CSI driver, and a PersistentVolumeClaim named like the Dataset, bound to it; and
+//! whether objects of those names are the Dataset's own.
 
-use serde_json::{json, Value};
+use super::names;
+use crate::lifecycle::Ownership;
+use fluid_plugin_api::types::Dataset;
+use k8s_openapi::api::core::v1::{
+    CSIPersistentVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeSpec, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
 
 /// Fluid's CSI driver.
 pub const CSI_DRIVER: &str = "fuse.csi.fluid.io";
@@ -14,21 +24,9 @@ pub const DEFAULT_CAPACITY: &str = "100Pi";
 /// Where engines mount on the node (Fluid's `MOUNT_ROOT`).
 pub const MOUNT_ROOT: &str = "/runtime-mnt";
 
-/// The name of the PV of a Dataset.
-pub fn pv_name(namespace: &str, name: &str) -> String {
-    format!("{namespace}-{name}")
-}
-
-/// Fluid's `fluid.io/dataset-id` label value: `<ns>-<name>`, or the Dataset's uid when that
-/// is longer than a label value may be.
-pub fn dataset_id(namespace: &str, name: &str, uid: &str) -> String {
-    let id = format!("{namespace}-{name}");
-    if id.len() > 63 {
-        uid.to_owned()
-    } else {
-        id
-    }
-}
+/// The PV and PVC label with the generation of the fuse DaemonSet, which the CSI plugin
+/// compares under the `OnFuseChanged` clean policy (a label: volume attributes cannot change).
+pub const FUSE_GENERATION_LABEL: &str = "fuse.runtime.fluid.io/generation";
 
 /// What the engine says about how its volume is mounted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +35,11 @@ pub struct MountInfo {
     pub mount_type: String,
     /// Where the fuse mounts on the node (`fluid_path`).
     pub fluid_path: String,
+    /// The runtime's `spec.fuse.cleanPolicy`, for the CSI plugin's node clean-up
+    /// (`fuse_clean_policy`); absent means Fluid's default, `OnRuntimeDeleted`.
+    pub clean_policy: Option<String>,
+    /// The CSI driver serving the volume (`fuse.csi.fluid.io` unless configured).
+    pub driver: String,
 }
 
 impl MountInfo {
@@ -45,123 +48,188 @@ impl MountInfo {
         Self {
             mount_type: mount_type.to_owned(),
             fluid_path: format!("{MOUNT_ROOT}/{engine}/{namespace}/{name}/{engine}-fuse"),
+            clean_policy: None,
+            driver: CSI_DRIVER.to_owned(),
         }
     }
 }
 
-/// The inputs of [`build`].
-pub struct VolumeInput<'a> {
-    /// Dataset namespace.
-    pub namespace: &'a str,
-    /// Dataset (and runtime) name.
-    pub name: &'a str,
-    /// The Dataset object.
-    pub dataset: &'a Value,
-    /// How the engine mounts.
-    pub mount: &'a MountInfo,
-}
-
-/// Builds the PV and the PVC.
-pub fn build(input: &VolumeInput<'_>) -> (Value, Value) {
-    let VolumeInput {
-        namespace,
-        name,
-        dataset,
-        mount,
-    } = input;
-    let uid = dataset["metadata"]["uid"].as_str().unwrap_or_default();
-    let id = dataset_id(namespace, name, uid);
-    let access_modes = match dataset["spec"]["accessModes"].as_array() {
-        Some(modes) if !modes.is_empty() => Value::Array(modes.clone()),
-        _ => json!(["ReadOnlyMany"]),
+/// The PV and the PVC of a Dataset.
+pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, PersistentVolumeClaim) {
+    let namespace = dataset.metadata.namespace.clone().unwrap_or_default();
+    let name = dataset.metadata.name.clone().unwrap_or_default();
+    let uid = dataset.metadata.uid.clone().unwrap_or_default();
+    let access_modes = match &dataset.spec.access_modes {
+        Some(modes) if !modes.is_empty() => modes.clone(),
+        _ => vec!["ReadOnlyMany".to_owned()],
     };
-    let capacity = dataset["metadata"]["annotations"][CAPACITY_ANNOTATION]
-        .as_str()
-        .unwrap_or(DEFAULT_CAPACITY);
-    let labels = json!({
-        format!("fluid.io/s-{namespace}-{name}"): "true",
-        "fluid.io/dataset-id": id,
-    });
-    let annotations = json!({ "CreatedBy": "fluid" });
-    let pv_name = pv_name(namespace, name);
-    let pv = json!({
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": { "name": pv_name, "labels": labels, "annotations": annotations },
-        "spec": {
-            "accessModes": access_modes,
-            "capacity": { "storage": capacity },
-            "storageClassName": STORAGE_CLASS,
-            "persistentVolumeReclaimPolicy": "Retain",
-            "claimRef": { "namespace": namespace, "name": name },
-            "csi": {
-                "driver": CSI_DRIVER,
-                "volumeHandle": pv_name,
-                "volumeAttributes": {
-                    "fluid_path": mount.fluid_path,
-                    "mount_type": mount.mount_type,
-                    "runtime_namespace": namespace,
-                    "runtime_name": name,
-                    "mount_pod_node_selector_key": format!("fluid.io/f-{namespace}-{name}"),
-                }
-            }
-        }
-    });
-    let pvc = json!({
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": { "name": name, "namespace": namespace, "labels": labels, "annotations": annotations },
-        "spec": {
-            "accessModes": access_modes,
-            "storageClassName": STORAGE_CLASS,
-            "volumeName": pv_name,
-            "resources": { "requests": { "storage": capacity } }
-        }
-    });
+    let capacity = dataset
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CAPACITY_ANNOTATION))
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_CAPACITY.to_owned());
+    let labels = BTreeMap::from([
+        (
+            names::common_label(&namespace, &name, &uid),
+            "true".to_owned(),
+        ),
+        (
+            "fluid.io/dataset-id".to_owned(),
+            names::dataset_id(&namespace, &name, &uid),
+        ),
+    ]);
+    let annotations = BTreeMap::from([("CreatedBy".to_owned(), "fluid".to_owned())]);
+    let pv_name = names::pv_name(&namespace, &name);
+    let mut attributes = BTreeMap::from([
+        ("fluid_path".to_owned(), mount.fluid_path.clone()),
+        ("mount_type".to_owned(), mount.mount_type.clone()),
+        ("runtime_namespace".to_owned(), namespace.clone()),
+        ("runtime_name".to_owned(), name.clone()),
+        (
+            "mount_pod_node_selector_key".to_owned(),
+            names::fuse_label(&namespace, &name, &uid),
+        ),
+    ]);
+    if let Some(policy) = &mount.clean_policy {
+        attributes.insert("fuse_clean_policy".to_owned(), policy.clone());
+    }
+    let pv = PersistentVolume {
+        metadata: ObjectMeta {
+            name: Some(pv_name.clone()),
+            labels: Some(labels.clone()),
+            annotations: Some(annotations.clone()),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeSpec {
+            access_modes: Some(access_modes.clone()),
+            capacity: Some(BTreeMap::from([(
+                "storage".to_owned(),
+                Quantity(capacity.clone()),
+            )])),
+            storage_class_name: Some(STORAGE_CLASS.to_owned()),
+            persistent_volume_reclaim_policy: Some("Retain".to_owned()),
+            claim_ref: Some(ObjectReference {
+                namespace: Some(namespace.clone()),
+                name: Some(name.clone()),
+                ..Default::default()
+            }),
+            csi: Some(CSIPersistentVolumeSource {
+                driver: mount.driver.clone(),
+                volume_handle: pv_name.clone(),
+                volume_attributes: Some(attributes),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let pvc = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(access_modes),
+            storage_class_name: Some(STORAGE_CLASS.to_owned()),
+            volume_name: Some(pv_name),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(capacity))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    };
     (pv, pvc)
 }
 
-/// Whether a pod uses the claim `claim` (the Dataset's PVC) in any volume.
-pub fn pod_uses_claim(pod: &Value, claim: &str) -> bool {
-    let finished = matches!(
-        pod["status"]["phase"].as_str(),
-        Some("Succeeded" | "Failed")
-    );
-    !finished
-        && pod["spec"]["volumes"].as_array().is_some_and(|vs| {
-            vs.iter()
-                .any(|v| v["persistentVolumeClaim"]["claimName"] == claim)
-        })
+/// Whether the PV of the Dataset's name is the Dataset's: its claim must be the Dataset's
+/// PVC. Anyone else's PV of that name (Fluid's names collide: `a-b/c` and `a/b-c`) is never
+/// touched.
+pub fn pv_ownership(pv: Option<&PersistentVolume>, namespace: &str, name: &str) -> Ownership {
+    let Some(pv) = pv else {
+        return Ownership::Absent;
+    };
+    let claim = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
+    let pv_name = pv.metadata.name.as_deref().unwrap_or_default();
+    match claim {
+        Some(c) if c.namespace.as_deref() == Some(namespace) && c.name.as_deref() == Some(name) => {
+            Ownership::Ours
+        }
+        Some(c) => Ownership::Foreign(format!(
+            "PersistentVolume {pv_name} belongs to claim {}/{}",
+            c.namespace.as_deref().unwrap_or_default(),
+            c.name.as_deref().unwrap_or_default()
+        )),
+        None => Ownership::Foreign(format!(
+            "PersistentVolume {pv_name} exists and is not the volume of dataset {namespace}/{name}"
+        )),
+    }
+}
+
+/// Whether the PVC of the Dataset's name is the Dataset's: bound (or to be bound) to the
+/// Dataset's PV.
+pub fn pvc_ownership(
+    pvc: Option<&PersistentVolumeClaim>,
+    namespace: &str,
+    name: &str,
+) -> Ownership {
+    let Some(pvc) = pvc else {
+        return Ownership::Absent;
+    };
+    let volume = pvc.spec.as_ref().and_then(|s| s.volume_name.as_deref());
+    if volume == Some(names::pv_name(namespace, name).as_str()) {
+        Ownership::Ours
+    } else {
+        Ownership::Foreign(format!(
+            "PersistentVolumeClaim {namespace}/{name} exists and is not the dataset's (volume {})",
+            volume.unwrap_or("none")
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn dataset(v: serde_json::Value) -> Dataset {
+        serde_json::from_value(v).unwrap()
+    }
 
     #[test]
     fn pv_and_pvc_have_fluids_shape() {
-        let dataset =
-            json!({"metadata": {"name": "demo", "namespace": "team", "uid": "u1"}, "spec": {}});
+        let ds = dataset(
+            json!({"metadata": {"name": "demo", "namespace": "team", "uid": "u1"}, "spec": {}}),
+        );
         let mount = MountInfo::conventional("juicefs", "JuiceFS", "team", "demo");
-        let (pv, pvc) = build(&VolumeInput {
-            namespace: "team",
-            name: "demo",
-            dataset: &dataset,
-            mount: &mount,
-        });
+        let (pv, pvc) = build(&ds, &mount);
+        let (pv, pvc) = (
+            serde_json::to_value(pv).unwrap(),
+            serde_json::to_value(pvc).unwrap(),
+        );
         assert_eq!(pv["metadata"]["name"], "team-demo");
         assert_eq!(pv["spec"]["csi"]["driver"], "fuse.csi.fluid.io");
+        let attrs = &pv["spec"]["csi"]["volumeAttributes"];
         assert_eq!(
-            pv["spec"]["csi"]["volumeAttributes"]["fluid_path"],
+            attrs["fluid_path"],
             "/runtime-mnt/juicefs/team/demo/juicefs-fuse"
         );
-        assert_eq!(
-            pv["spec"]["csi"]["volumeAttributes"]["mount_pod_node_selector_key"],
-            "fluid.io/f-team-demo"
-        );
+        assert_eq!(attrs["mount_pod_node_selector_key"], "fluid.io/f-team-demo");
+        assert_eq!(attrs["mount_type"], "JuiceFS");
         assert_eq!(pv["spec"]["accessModes"], json!(["ReadOnlyMany"]));
         assert_eq!(pv["spec"]["capacity"]["storage"], "100Pi");
+        assert_eq!(
+            pv["spec"]["claimRef"],
+            json!({"namespace": "team", "name": "demo"})
+        );
         assert_eq!(pv["metadata"]["labels"]["fluid.io/s-team-demo"], "true");
+        assert_eq!(pv["metadata"]["labels"]["fluid.io/dataset-id"], "team-demo");
         assert_eq!(pvc["metadata"]["name"], "demo");
         assert_eq!(pvc["spec"]["volumeName"], "team-demo");
         assert_eq!(pvc["spec"]["storageClassName"], "fluid");
@@ -169,33 +237,62 @@ mod tests {
     }
 
     #[test]
+    fn the_clean_policy_and_the_driver_reach_the_csi_plugin() {
+        let ds = dataset(json!({"metadata": {"name": "d", "namespace": "n"}, "spec": {}}));
+        let mount = MountInfo {
+            clean_policy: Some("OnDemand".into()),
+            driver: "fuse.csi.fluid-rs.io".into(),
+            ..MountInfo::conventional("x", "X", "n", "d")
+        };
+        let (pv, _) = build(&ds, &mount);
+        let csi = pv.spec.unwrap().csi.unwrap();
+        assert_eq!(csi.driver, "fuse.csi.fluid-rs.io");
+        assert_eq!(
+            csi.volume_attributes.unwrap()["fuse_clean_policy"],
+            "OnDemand"
+        );
+    }
+
+    #[test]
     fn capacity_and_access_modes_come_from_the_dataset() {
-        let dataset = json!({"metadata": {"annotations": {CAPACITY_ANNOTATION: "5Gi"}},
-            "spec": {"accessModes": ["ReadWriteMany"]}});
-        let mount = MountInfo::conventional("x", "X", "n", "d");
-        let (pv, pvc) = build(&VolumeInput {
-            namespace: "n",
-            name: "d",
-            dataset: &dataset,
-            mount: &mount,
-        });
-        assert_eq!(pv["spec"]["capacity"]["storage"], "5Gi");
-        assert_eq!(pvc["spec"]["accessModes"], json!(["ReadWriteMany"]));
+        let ds = dataset(json!({"metadata": {"name": "d", "namespace": "n",
+            "annotations": {CAPACITY_ANNOTATION: "5Gi"}}, "spec": {"accessModes": ["ReadWriteMany"]}}));
+        let (pv, pvc) = build(&ds, &MountInfo::conventional("x", "X", "n", "d"));
+        assert_eq!(pv.spec.unwrap().capacity.unwrap()["storage"].0, "5Gi");
+        assert_eq!(pvc.spec.unwrap().access_modes.unwrap(), ["ReadWriteMany"]);
     }
 
     #[test]
-    fn long_dataset_ids_fall_back_to_the_uid() {
-        let long = "x".repeat(61);
-        assert_eq!(dataset_id("ns", &long, "the-uid"), "the-uid");
-        assert_eq!(dataset_id("ns", "demo", "the-uid"), "ns-demo");
+    fn long_names_get_fluids_uid_based_labels() {
+        let name = "d".repeat(53);
+        let ns = "a-long-team";
+        let ds =
+            dataset(json!({"metadata": {"name": name, "namespace": ns, "uid": "u1"}, "spec": {}}));
+        let (pv, _) = build(&ds, &MountInfo::conventional("x", "X", ns, &name));
+        let pv = serde_json::to_value(pv).unwrap();
+        assert_eq!(
+            pv["spec"]["csi"]["volumeAttributes"]["mount_pod_node_selector_key"],
+            "fluid.io/f-u1"
+        );
+        assert_eq!(pv["metadata"]["labels"]["fluid.io/s-u1"], "true");
+        assert_eq!(pv["metadata"]["labels"]["fluid.io/dataset-id"], "u1");
     }
 
     #[test]
-    fn finished_pods_do_not_hold_the_claim() {
-        let pod = json!({"spec": {"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "demo"}}]}, "status": {"phase": "Running"}});
-        assert!(pod_uses_claim(&pod, "demo"));
-        assert!(!pod_uses_claim(&pod, "other"));
-        let done = json!({"spec": pod["spec"], "status": {"phase": "Succeeded"}});
-        assert!(!pod_uses_claim(&done, "demo"));
+    fn a_pv_of_the_same_name_claimed_by_another_dataset_is_not_ours() {
+        // `a-b/c` and `a/b-c` both map to PV `a-b-c`.
+        let ds = dataset(json!({"metadata": {"name": "b-c", "namespace": "a"}, "spec": {}}));
+        let (pv, pvc) = build(&ds, &MountInfo::conventional("x", "X", "a", "b-c"));
+        assert_eq!(pv_ownership(Some(&pv), "a", "b-c"), Ownership::Ours);
+        assert!(matches!(pv_ownership(Some(&pv), "a-b", "c"),
+            Ownership::Foreign(m) if m.contains("belongs to claim a/b-c")));
+        assert_eq!(pv_ownership(None, "a-b", "c"), Ownership::Absent);
+        assert_eq!(pvc_ownership(Some(&pvc), "a", "b-c"), Ownership::Ours);
+        let mut users = pvc.clone();
+        users.spec.as_mut().unwrap().volume_name = Some("their-disk".into());
+        assert!(matches!(
+            pvc_ownership(Some(&users), "a", "b-c"),
+            Ownership::Foreign(_)
+        ));
     }
 }

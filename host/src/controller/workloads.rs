@@ -48,12 +48,6 @@ pub fn fuse_daemonset(ds: &Value) -> ComponentReport {
     }
 }
 
-/// Whether workers count as ready: Ready or PartialReady (Fluid's rule); no worker
-/// StatefulSet at all means the engine has none.
-pub fn workers_ready(workers: Option<&ComponentReport>) -> bool {
-    workers.is_none_or(|w| matches!(w.phase, RuntimePhase::Ready | RuntimePhase::PartialReady))
-}
-
 fn phase_str(p: RuntimePhase) -> &'static str {
     match p {
         RuntimePhase::None => "",
@@ -109,8 +103,6 @@ mod tests {
         let r = statefulset(&sts);
         assert_eq!((r.desired, r.current, r.ready, r.unavailable), (3, 3, 2, 1));
         assert_eq!(r.phase, RuntimePhase::PartialReady);
-        assert!(workers_ready(Some(&r)));
-        assert!(workers_ready(None));
         let fields = status_fields(&RuntimeStatusReport {
             ready: true,
             workers: Some(r),

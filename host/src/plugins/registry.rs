@@ -23,7 +23,7 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// The plugins loaded at start-up, one per runtime kind.
+/// The plugins loaded at start-up, one per runtime kind and one per engine name.
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: Vec<Arc<Plugin>>,
@@ -31,8 +31,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Loads every `*.so` file of `dir` and of its direct subdirectories, in path order (so which of two plugins claiming the
-    /// same kind wins does not depend on the file system). Refusals are logged and kept.
+    /// Loads every `*.so` file of `dir` and of its direct subdirectories, in path order (so
+    /// which of two plugins claiming the same kind or engine name wins does not depend on the
+    /// file system). Refusals are logged and kept.
     pub fn load_dir(dir: &Path) -> Result<Registry, RegistryError> {
         let read_err = |source| RegistryError {
             dir: dir.to_path_buf(),
@@ -79,6 +80,19 @@ impl Registry {
                     self.refuse(path, message);
                     return;
                 }
+                // The engine's name is its identity in Dataset claims, finalizers, release
+                // values and the PV's mount type: two engines of one name would take each
+                // other's Datasets.
+                if let Some(owner) = self.named(&plugin.info().name) {
+                    let message = format!(
+                        "refusing plugin {}: engine name {} is already used by plugin file {}",
+                        path.display(),
+                        plugin.info().name,
+                        owner.path().display()
+                    );
+                    self.refuse(path, message);
+                    return;
+                }
                 tracing::info!(
                     path = %path.display(),
                     plugin = %plugin.info().name,
@@ -106,6 +120,11 @@ impl Registry {
             let k = &p.info().runtime;
             k.group == kind.group && k.kind == kind.kind
         })
+    }
+
+    /// The plugin of an engine name.
+    pub fn named(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.plugins.iter().find(|p| p.info().name == name)
     }
 
     /// The loaded plugins, in load order.

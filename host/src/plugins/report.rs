@@ -1,7 +1,7 @@
 //! The JSON description of a loaded plugin printed by `fluid-controller plugins ...`.
 
 use fluid_plugin_api::loader::Plugin;
-use fluid_plugin_api::protocol::RuntimeKind;
+use fluid_plugin_api::protocol::{GroupKind, RuntimeKind};
 use serde::Serialize;
 
 /// What `plugins list` and `plugins inspect` print for a loaded plugin.
@@ -26,6 +26,8 @@ pub struct PluginReport {
     pub chart_bytes: usize,
     /// The file system type written into the PV (the engine's name unless it says).
     pub mount_type: String,
+    /// The cluster-scoped kinds its charts may create.
+    pub cluster_scoped_kinds: Vec<GroupKind>,
 }
 
 impl From<&Plugin> for PluginReport {
@@ -41,6 +43,7 @@ impl From<&Plugin> for PluginReport {
             hooks: info.hooks.clone(),
             chart_bytes: p.chart().len(),
             mount_type: info.mount_type.clone().unwrap_or_else(|| info.name.clone()),
+            cluster_scoped_kinds: info.cluster_scoped_kinds.clone(),
         }
     }
 }

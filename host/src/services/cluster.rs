@@ -1,5 +1,6 @@
 //! Typed-free access to any kind (`apiVersion` + `kind` as strings), as engines ask for it.
 
+use crate::controller::caches::{Cached, Caches};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -8,7 +9,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The field manager of every server-side apply the controller makes.
 pub const FIELD_MANAGER: &str = "fluid-controller";
@@ -40,6 +41,8 @@ pub struct Cluster {
     client: Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
     recorder: Recorder,
+    /// The watch caches, once started: reads they can answer cost no request.
+    caches: OnceLock<Caches>,
 }
 
 /// Wraps a client error with what was being attempted.
@@ -66,7 +69,13 @@ impl Cluster {
             client,
             kinds: Mutex::default(),
             recorder,
+            caches: OnceLock::new(),
         }
+    }
+
+    /// Serves reads from these caches from now on.
+    pub fn use_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
     }
 
     /// The client.
@@ -124,6 +133,13 @@ impl Cluster {
         kind: &str,
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
+        if let Some(caches) = self.caches.get() {
+            match caches.get(namespace, api_version, kind, name) {
+                Cached::Hit(o) => return Ok(Some(o)),
+                Cached::Absent => return Ok(None),
+                Cached::Unknown => {}
+            }
+        }
         let (api, _) = self.api(namespace, api_version, kind).await?;
         let found = api
             .get_opt(name)
@@ -142,6 +158,13 @@ impl Cluster {
         kind: &str,
         selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
+        if let Some(items) = self
+            .caches
+            .get()
+            .and_then(|c| c.list(namespace, api_version, kind, selector))
+        {
+            return Ok(items);
+        }
         let (api, _) = self.api(namespace, api_version, kind).await?;
         let mut lp = ListParams::default();
         if let Some(s) = selector {
@@ -287,7 +310,8 @@ impl Cluster {
         Ok((stdout, stderr, code))
     }
 
-    /// Records an Event on `regarding`. Failures to record are logged, never fatal.
+    /// Records an Event on `regarding`. Failures to record are logged, never fatal. Texts
+    /// over the API server's limits are cut (it would drop the whole Event).
     pub async fn event(
         &self,
         regarding: &ObjectReference,
@@ -295,21 +319,43 @@ impl Cluster {
         reason: &str,
         message: &str,
     ) {
+        let reason = cut_utf8(reason, EVENT_REASON_LIMIT, "").into_owned();
         let ev = Event {
             type_: if warning {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
-            reason: reason.to_owned(),
-            note: Some(message.to_owned()),
-            action: reason.to_owned(),
+            reason: reason.clone(),
+            note: Some(cut_utf8(message, EVENT_NOTE_LIMIT, TRUNCATED).into_owned()),
+            action: reason.clone(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, regarding).await {
-            tracing::warn!(reason, error = %e, "could not record an event");
+            tracing::warn!(%reason, error = %e, "could not record an event");
         }
     }
+}
+
+/// The API server refuses an Event whose note is over 1024 bytes, or whose reason or action
+/// is over 128 (`k8s.io/kubernetes/pkg/apis/core/validation/events.go`).
+const EVENT_NOTE_LIMIT: usize = 1024;
+const EVENT_REASON_LIMIT: usize = 128;
+/// Ends a cut note, so a reader knows there was more (the full text is in the log or the
+/// condition).
+const TRUNCATED: &str = " …[truncated]";
+
+/// `text` if it fits in `limit` bytes, else its longest prefix that fits with `marker`
+/// appended, cut at a character boundary.
+fn cut_utf8<'a>(text: &'a str, limit: usize, marker: &str) -> std::borrow::Cow<'a, str> {
+    if text.len() <= limit {
+        return text.into();
+    }
+    let mut end = limit.saturating_sub(marker.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{marker}", &text[..end]).into()
 }
 
 /// `apiVersion`, `kind` and `metadata.name` of an object.
@@ -332,4 +378,27 @@ pub fn identity(object: &Value) -> Result<(String, String, String), ClusterError
         field("/kind")?,
         field("/metadata/name")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_event_texts_are_cut_to_the_api_limits_at_character_boundaries() {
+        assert_eq!(cut_utf8("short", EVENT_NOTE_LIMIT, TRUNCATED), "short");
+        let exact = "a".repeat(EVENT_NOTE_LIMIT);
+        assert_eq!(cut_utf8(&exact, EVENT_NOTE_LIMIT, TRUNCATED), exact);
+
+        // Three-byte characters: no cut may split one.
+        let long = "€".repeat(2000);
+        let cut = cut_utf8(&long, EVENT_NOTE_LIMIT, TRUNCATED);
+        assert!(cut.len() <= EVENT_NOTE_LIMIT, "{}", cut.len());
+        assert!(cut.len() > EVENT_NOTE_LIMIT - 3 - TRUNCATED.len());
+        assert!(cut.ends_with(TRUNCATED));
+        assert!(cut.trim_end_matches(TRUNCATED).chars().all(|c| c == '€'));
+
+        let reason = "R".repeat(300);
+        assert_eq!(cut_utf8(&reason, EVENT_REASON_LIMIT, ""), "R".repeat(128));
+    }
 }

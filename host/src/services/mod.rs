@@ -4,10 +4,11 @@
 //! Hooks run on blocking threads; each service call blocks that thread on the controller's
 //! async runtime, so the one kube client serves every engine.
 
+mod chart_scope;
 mod cluster;
 mod helm;
 mod scope;
 
-pub use cluster::{api_err, Cluster, ClusterError};
-pub use helm::{Helm, HelmError};
-pub use scope::ScopedServices;
+pub use cluster::{api_err, Cluster, ClusterError, FIELD_MANAGER};
+pub use helm::{fnv1a, Helm, HelmError, HELM_DRIVER};
+pub use scope::{Expiry, ScopedServices};

@@ -6,18 +6,65 @@ use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
 use fluid_plugin_api::ServiceHandler;
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::core::ApiResource;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest an exec may run when the engine does not say.
 const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Whether the hook holding a [`ScopedServices`] is still within its time limit. The hook
+/// caller expires it when it stops waiting for the hook; from then on the hook's calls into
+/// the host are refused: its answer will be thrown away, and what it would still write races
+/// the runtime's next pass.
+#[derive(Clone, Debug)]
+pub struct Expiry {
+    state: Arc<AtomicU8>,
+    hook: Hook,
+    limit: Duration,
+}
+
+const RUNNING: u8 = 0;
+const EXPIRED: u8 = 1;
+const FINISHED: u8 = 2;
+
+impl Expiry {
+    /// A running call of `hook` with time limit `limit`.
+    pub fn new(hook: Hook, limit: Duration) -> Self {
+        Self {
+            state: Arc::new(AtomicU8::new(RUNNING)),
+            hook,
+            limit,
+        }
+    }
+
+    /// The deadline passed: `true` when the hook was still running (it is now stuck), `false`
+    /// when it had just returned.
+    pub fn expire(&self) -> bool {
+        self.state
+            .compare_exchange(RUNNING, EXPIRED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The hook returned: `true` when it had been expired (it was stuck until now).
+    pub fn finish(&self) -> bool {
+        self.state.swap(FINISHED, Ordering::AcqRel) == EXPIRED
+    }
+
+    /// Whether the hook is running past its deadline.
+    pub fn is_expired(&self) -> bool {
+        self.state.load(Ordering::Acquire) == EXPIRED
+    }
+}
+
 /// Serves the host services for hooks of one runtime: every call is confined to the runtime's
 /// namespace; writes to cluster-scoped kinds are refused (the controller owns those: PVs);
-/// Secret values are never handed to engines (keys are, values are blanked).
+/// Secret values are never handed to engines (keys are, values are blanked); nothing is served
+/// once the hook ran past its deadline.
 #[derive(Clone)]
 pub struct ScopedServices {
     /// The cluster.
@@ -34,6 +81,8 @@ pub struct ScopedServices {
     pub plugin: String,
     /// The engine's own chart.
     pub chart: &'static [u8],
+    /// The hook call these services were given to.
+    pub expiry: Expiry,
 }
 
 fn failure(service: &str, kind: ServiceErrorKind, message: impl Into<String>) -> ServiceFailure {
@@ -54,21 +103,40 @@ fn from_cluster(service: &str, e: ClusterError) -> ServiceFailure {
 }
 
 fn from_helm(service: &str, e: HelmError) -> ServiceFailure {
-    failure(service, ServiceErrorKind::Failed, e.to_string())
+    let kind = match &e {
+        HelmError::OutOfScope { .. } => ServiceErrorKind::BadRequest,
+        _ => ServiceErrorKind::Failed,
+    };
+    failure(service, kind, e.to_string())
 }
 
-/// Blanks the values of a Secret: engines reference secrets, they never read them.
-pub fn redact(mut object: Value) -> Value {
-    if object["kind"] == "Secret" && object["apiVersion"] == "v1" {
-        for field in ["data", "stringData"] {
-            if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
-                for v in map.values_mut() {
-                    *v = Value::String(String::new());
-                }
+/// Blanks the values of a Secret: engines reference secrets, they never read them. The keys
+/// stay (engines check that a referenced key exists). `kubectl apply` keeps a copy of the whole
+/// object, values included, in an annotation: blanked too.
+fn redact_secret(mut object: Value) -> Value {
+    for field in ["data", "stringData"] {
+        if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
+            for v in map.values_mut() {
+                *v = Value::String(String::new());
             }
         }
     }
+    if let Some(copy) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.get_mut(LAST_APPLIED))
+    {
+        *copy = Value::String(String::new());
+    }
     object
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Whether a resource is the Secrets of the core group. Decided on the resource the request
+/// named, as resolved by discovery: list items and some answers carry no apiVersion/kind.
+fn is_secret(resource: &ApiResource) -> bool {
+    resource.group.is_empty() && resource.plural == "secrets"
 }
 
 impl ScopedServices {
@@ -80,6 +148,25 @@ impl ScopedServices {
     fn answer<T: Serialize>(service: &str, value: T) -> Result<String, ServiceFailure> {
         serde_json::to_string(&value)
             .map_err(|e| failure(service, ServiceErrorKind::Failed, e.to_string()))
+    }
+
+    /// What objects of a requested kind look like to an engine: Secrets without values.
+    async fn redactor(
+        &self,
+        service: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<fn(Value) -> Value, ServiceFailure> {
+        let (resource, _) = self
+            .cluster
+            .resource(api_version, kind)
+            .await
+            .map_err(|e| from_cluster(service, e))?;
+        Ok(if is_secret(&resource) {
+            redact_secret
+        } else {
+            std::convert::identity
+        })
     }
 
     async fn namespaced_only(
@@ -147,6 +234,7 @@ impl ScopedServices {
         match known {
             Service::Get => {
                 let r: GetRequest = Self::parse(service, request)?;
+                let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let o = self
                     .cluster
                     .get(ns, &r.api_version, &r.kind, &r.name)
@@ -161,6 +249,7 @@ impl ScopedServices {
             }
             Service::List => {
                 let r: ListRequest = Self::parse(service, request)?;
+                let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let items = self
                     .cluster
                     .list(ns, &r.api_version, &r.kind, r.label_selector.as_deref())
@@ -178,6 +267,7 @@ impl ScopedServices {
                 let (av, kind, _) =
                     super::cluster::identity(&r.object).map_err(|e| from_cluster(service, e))?;
                 self.namespaced_only(service, &av, &kind).await?;
+                let redact = self.redactor(service, &av, &kind).await?;
                 if let Some(other) = r.object["metadata"]["namespace"]
                     .as_str()
                     .filter(|n| *n != ns)
@@ -210,6 +300,7 @@ impl ScopedServices {
                 let r: PatchStatusRequest = Self::parse(service, request)?;
                 self.namespaced_only(service, &r.api_version, &r.kind)
                     .await?;
+                let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let o = self
                     .cluster
                     .patch_status(ns, &r.api_version, &r.kind, &r.name, r.status)
@@ -220,6 +311,7 @@ impl ScopedServices {
             Service::HelmInstall | Service::HelmUpgrade => {
                 let r: HelmInstallRequest = Self::parse(service, request)?;
                 let chart = self.chart_for(service, &r)?;
+                let uid = self.runtime.uid.clone().unwrap_or_default();
                 let s = self
                     .helm
                     .upgrade(
@@ -228,6 +320,7 @@ impl ScopedServices {
                         &chart,
                         &r.values,
                         known == Service::HelmInstall,
+                        &[(crate::controller::caches::RUNTIME_UID_LABEL, &uid)],
                     )
                     .await
                     .map_err(|e| from_helm(service, e))?;
@@ -342,6 +435,18 @@ impl ScopedServices {
 impl ServiceHandler for ScopedServices {
     /// Called on the hook's blocking thread: blocks it on the controller's runtime.
     fn call(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
+        if self.expiry.is_expired() {
+            return Err(failure(
+                service,
+                ServiceErrorKind::Failed,
+                format!(
+                    "hook {} ran past its {}s deadline: the controller no longer serves its \
+                     calls",
+                    self.expiry.hook,
+                    self.expiry.limit.as_secs()
+                ),
+            ));
+        }
         self.handle.block_on(self.serve(service, request))
     }
 }
@@ -351,14 +456,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_values_never_reach_engines() {
-        let s = redact(
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
-            "data": {"metaurl": "cmVkaXM6Ly8="}, "stringData": {"token": "t0ps3cret"}}),
+    fn calls_after_the_deadline_are_refused_naming_the_hook() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        // Nothing here reaches the API server: `log` is served locally.
+        let client = rt
+            .block_on(async {
+                kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+            })
+            .unwrap();
+        let services = ScopedServices {
+            cluster: Arc::new(Cluster::new(client, None)),
+            helm: Arc::new(Helm::new("helm".into(), std::env::temp_dir())),
+            handle: rt.handle().clone(),
+            namespace: "ns".into(),
+            runtime: ObjectReference::default(),
+            plugin: "hang".into(),
+            chart: &[],
+            expiry: Expiry::new(Hook::Validate, Duration::from_secs(120)),
+        };
+        let log = r#"{"level": "info", "message": "still here"}"#;
+        assert_eq!(services.call("log", log), Ok("{}".to_owned()));
+        assert!(services.expiry.expire());
+        let err = services.call("log", log).unwrap_err();
+        assert_eq!(
+            err.message,
+            "hook validate ran past its 120s deadline: the controller no longer serves its calls"
         );
+        assert!(services.expiry.finish(), "it was stuck until it returned");
+        assert!(!services.expiry.expire(), "a finished hook is never stuck");
+    }
+
+    #[test]
+    fn secret_values_never_reach_engines() {
+        let s = redact_secret(json!({"metadata": {"name": "s", "annotations": {
+                LAST_APPLIED: "{\"data\":{\"metaurl\":\"cmVkaXM6Ly8=\"}}", "team": "a"}},
+            "data": {"metaurl": "cmVkaXM6Ly8="}, "stringData": {"token": "t0ps3cret"}}));
         assert_eq!(s["data"]["metaurl"], "");
         assert_eq!(s["stringData"]["token"], "");
-        let cm = redact(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}));
-        assert_eq!(cm["data"]["a"], "b");
+        assert_eq!(s["metadata"]["annotations"][LAST_APPLIED], "");
+        assert_eq!(s["metadata"]["annotations"]["team"], "a");
+        let resource = |group: &str, plural: &str| ApiResource {
+            group: group.into(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: String::new(),
+            plural: plural.into(),
+        };
+        assert!(is_secret(&resource("", "secrets")));
+        assert!(!is_secret(&resource("", "configmaps")));
+        assert!(!is_secret(&resource("example.com", "secrets")));
     }
 }

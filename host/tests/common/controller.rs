@@ -4,6 +4,14 @@ use fluid_test_support::{kubeconfig_path, tool_path};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// The controller binary under test: this build's, or `FLUID_RS_CONTROLLER_BIN` (to run the
+/// same tests against another build, e.g. to show a test failing before a fix).
+pub fn controller_binary() -> PathBuf {
+    std::env::var_os("FLUID_RS_CONTROLLER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fluid-controller")))
+}
+
 /// A running `fluid-controller run`, killed on drop; its log goes to a file.
 pub struct Controller {
     child: Child,
@@ -13,6 +21,16 @@ pub struct Controller {
 impl Controller {
     /// Starts the controller on `plugin_dir`, appending its log to `log`.
     pub fn start(plugin_dir: &Path, log: PathBuf) -> Controller {
+        Controller::start_as(plugin_dir, log, &kubeconfig_path().unwrap(), &[])
+    }
+
+    /// Starts the controller with another kubeconfig (another identity) and extra arguments.
+    pub fn start_as(
+        plugin_dir: &Path,
+        log: PathBuf,
+        kubeconfig: &Path,
+        args: &[&str],
+    ) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -23,7 +41,7 @@ impl Controller {
             .append(true)
             .open(&log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+        let child = Command::new(controller_binary())
             .args(["run", "--plugin-dir"])
             .arg(plugin_dir)
             .args([
@@ -32,7 +50,8 @@ impl Controller {
                 "--sync-period-seconds",
                 "5",
             ])
-            .env("KUBECONFIG", kubeconfig_path().unwrap())
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").unwrap())
             .env("RUST_LOG", "info,fluid_host=debug")
             .stdout(Stdio::from(out.try_clone().unwrap()))

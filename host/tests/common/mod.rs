@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod apiserver;
 pub mod controller;
 pub mod objects;
 
@@ -41,7 +42,16 @@ pub fn fixtures_dir() -> &'static Path {
         if profile == "release" {
             cmd.arg("--release");
         }
-        for f in ["alpha", "beta", "duplicate", "not-a-plugin", "major2"] {
+        for f in [
+            "alpha",
+            "beta",
+            "duplicate",
+            "not-a-plugin",
+            "major2",
+            "impostor",
+            "hang",
+            "escape",
+        ] {
             cmd.args(["-p", &format!("fluid-fixture-{f}")]);
         }
         cmd.args(["-p", "fluid-reference"]);
@@ -73,9 +83,14 @@ pub fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(format!("libfluid_fixture_{}.so", name.replace('-', "_")))
 }
 
-/// The reference engine plugin (`plugins/reference`), built with the fixtures.
+/// The reference engine plugin (`plugins/reference`), built with the fixtures, or
+/// `FLUID_RS_REFERENCE_PLUGIN` (with `FLUID_RS_CONTROLLER_BIN`, to run a test against an
+/// earlier build and see it fail before a fix).
 pub fn reference_plugin() -> PathBuf {
-    fixtures_dir().join("libfluid_reference.so")
+    match std::env::var_os("FLUID_RS_REFERENCE_PLUGIN") {
+        Some(p) => PathBuf::from(p),
+        None => fixtures_dir().join("libfluid_reference.so"),
+    }
 }
 
 /// The JuiceFS engine plugin (`plugins/juicefs`), built with the fixtures.
@@ -89,6 +104,15 @@ pub fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
     for name in names {
         std::fs::copy(fixture(name), dir.path().join(format!("{name}.so"))).expect("copy fixture");
     }
+    dir
+}
+
+/// A plugin directory with the reference engine, its CRDs installed in the test cluster.
+pub fn reference_plugins() -> tempfile::TempDir {
+    let dir = plugin_dir(&[]);
+    std::fs::copy(reference_plugin(), dir.path().join("reference.so"))
+        .expect("copy the reference plugin");
+    controller::install_crds(dir.path());
     dir
 }
 

@@ -28,6 +28,16 @@ pub fn get(ns: &str, what: &str) -> Option<Value> {
         .and_then(|s| serde_json::from_str(&s).ok())
 }
 
+/// Asserts that `kubectl ARGS` (a `get`) finds nothing.
+pub fn assert_absent(args: &[&str]) {
+    let out = kubectl(args);
+    assert!(
+        out.as_ref()
+            .is_err_and(|e| e.to_string().contains("NotFound")),
+        "{args:?} exists: {out:?}"
+    );
+}
+
 /// A Dataset and a ReferenceRuntime of the same name.
 pub fn reference_pair(name: &str, replicas: i32) -> String {
     format!(
@@ -68,4 +78,13 @@ pub async fn wait_bound(ns: &str, name: &str) -> fluid_test_support::Result<()> 
         },
     )
     .await
+}
+
+/// The condition of a type in an object's status, if present.
+pub fn condition(object: &Value, kind: &str) -> Option<Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
 }

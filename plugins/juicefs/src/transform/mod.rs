@@ -211,7 +211,8 @@ pub fn values(
             .unwrap_or_default()
     };
     let mut fuse_selector = fuse.node_selector.clone().unwrap_or_default();
-    fuse_selector.insert(mount::fuse_label(ns, name), "true".into());
+    let dataset_uid = dataset.metadata.uid.as_deref().unwrap_or_default();
+    fuse_selector.insert(mount::fuse_label(ns, name, dataset_uid), "true".into());
     let tolerations: Vec<Value> = dataset
         .spec
         .tolerations

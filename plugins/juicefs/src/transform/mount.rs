@@ -17,10 +17,7 @@ pub fn mount_path(namespace: &str, name: &str) -> String {
     format!("{}/juicefs-fuse", host_mount_path(namespace, name))
 }
 
-/// The label the CSI plugin puts on a node to get a fuse pod there.
-pub fn fuse_label(namespace: &str, name: &str) -> String {
-    format!("fluid.io/f-{namespace}-{name}")
-}
+pub use fluid_plugin_api::conventions::fuse_label;
 
 /// The scale subresource's selector of the worker pods.
 pub fn worker_selector(name: &str) -> String {
@@ -78,7 +75,7 @@ mod tests {
             mount_path("ns", "jfs"),
             "/runtime-mnt/juicefs/ns/jfs/juicefs-fuse"
         );
-        assert_eq!(fuse_label("ns", "jfs"), "fluid.io/f-ns-jfs");
+        assert_eq!(fuse_label("ns", "jfs", "uid"), "fluid.io/f-ns-jfs");
         assert_eq!(
             worker_selector("jfs"),
             "app=juicefs,release=jfs,role=juicefs-worker"

@@ -1,0 +1,68 @@
+//! Adding and removing a finalizer, for runtimes and Datasets alike: a merge patch of the whole
+//! list written against the object's resourceVersion, so a concurrent change of the list
+//! (another controller's finalizer) is never lost: it fails with a conflict and the pass
+//! decides again on fresh data.
+
+use crate::services::{api_err, ClusterError};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::json;
+
+/// Whether `obj` carries `finalizer`.
+pub fn has(obj: &DynamicObject, finalizer: &str) -> bool {
+    obj.metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == finalizer))
+}
+
+/// Adds `finalizer`; returns the object as written.
+pub async fn add(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    finalizer: &str,
+) -> Result<DynamicObject, ClusterError> {
+    let mut list = obj.metadata.finalizers.clone().unwrap_or_default();
+    list.push(finalizer.to_owned());
+    write(api, obj, list, "add finalizer to").await
+}
+
+/// Removes `finalizer`; `None` when the object is gone (its deletion completed).
+pub async fn remove(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    finalizer: &str,
+) -> Result<Option<DynamicObject>, ClusterError> {
+    let list: Vec<String> = obj
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != finalizer)
+        .cloned()
+        .collect();
+    match write(api, obj, list, "remove finalizer from").await {
+        Ok(o) => Ok(Some(o)),
+        Err(ClusterError::Api {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn write(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    finalizers: Vec<String>,
+    what: &str,
+) -> Result<DynamicObject, ClusterError> {
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let ns = obj.metadata.namespace.clone().unwrap_or_default();
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": obj.metadata.resource_version,
+    }});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("{what} {ns}/{name}")))
+}

@@ -1,0 +1,307 @@
+//! The engine's Helm release (the host's default for `setup_master` and `sync_runtime`): only
+//! ever a release this runtime installed (marked with its uid), installed again when a failed
+//! or interrupted operation left it unusable, upgraded when the chart values change. The values
+//! it was installed with are recorded in the `<name>-<engine>-values` ConfigMap (Fluid's), with
+//! their hash and the workloads the chart rendered as annotations, so that later passes compare
+//! and check readiness from the watch caches alone.
+
+use super::pass::Pass;
+use super::ReconcileError;
+use crate::controller::caches::RUNTIME_UID_LABEL;
+use crate::controller::conditions::{types, Condition};
+use crate::controller::names;
+use crate::lifecycle::{release_action, ReleaseAction, Repair};
+use crate::services::fnv1a;
+use fluid_plugin_api::protocol::Hook;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The annotation on the values ConfigMap with the hash of the values.
+pub const VALUES_HASH: &str = "fluid.io/values-hash";
+/// The annotation on the values ConfigMap listing the workloads the chart rendered, as
+/// `Kind/name` separated by commas.
+pub const WORKLOADS: &str = "fluid.io/workloads";
+
+/// What [`ensure`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Ensured {
+    /// The release is ours, deployed, with the current values: nothing was done.
+    Current,
+    /// It was installed (or installed again after a repair).
+    Installed,
+    /// It was upgraded with changed values.
+    Upgraded,
+    /// Someone else's release stands in the way; the condition says whose.
+    Refused,
+    /// An operation may still be running; look again after this many seconds.
+    Busy(u64),
+}
+
+/// The values the host adds to every engine chart: Fluid's common keys, and the conventions
+/// the host decides (the fuse node-selector label).
+pub fn host_values(pass: &Pass<'_>) -> Value {
+    let (ns, name) = (&pass.ns, &pass.name);
+    let dataset_uid = pass.dataset_uid();
+    json!({
+        "fullnameOverride": name,
+        "ownerDatasetId": names::dataset_id(ns, name, dataset_uid),
+        "runtimeIdentity": {"namespace": ns, "name": name},
+        "fuseNodeSelectorKey": names::fuse_label(ns, name, dataset_uid),
+        "owner": {
+            "enabled": true,
+            "name": name,
+            "kind": pass.ctx.kind.kind,
+            "apiVersion": pass.ctx.kind.api_version,
+            "uid": pass.uid(),
+            "blockOwnerDeletion": false,
+            "controller": true,
+        },
+    })
+}
+
+/// Deep-merges `overlay` into `base` (objects merge, everything else replaces).
+pub fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// The chart values: the host's, overlaid with the engine's `transform`.
+pub async fn values(pass: &Pass<'_>) -> Result<Value, ReconcileError> {
+    let mut values = host_values(pass);
+    if let Some(engine_values) = pass.hook(Hook::Transform).await? {
+        merge(&mut values, engine_values);
+    }
+    Ok(values)
+}
+
+/// A stable hash of the values (serde_json maps are ordered).
+pub fn values_hash(values: &Value) -> String {
+    format!("{:016x}", fnv1a(values.to_string().as_bytes()))
+}
+
+/// The workloads a rendered manifest holds, as `Kind/name`.
+pub fn workloads_in(manifest: &str) -> Vec<String> {
+    let mut found = vec![];
+    for doc in serde_yaml::Deserializer::from_str(manifest) {
+        let Ok(v) = Value::deserialize(doc) else {
+            continue;
+        };
+        let kind = v["kind"].as_str().unwrap_or_default();
+        if matches!(kind, "StatefulSet" | "DaemonSet" | "Deployment") {
+            if let Some(name) = v["metadata"]["name"].as_str() {
+                found.push(format!("{kind}/{name}"));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The recorded values' hash and workloads, from the values ConfigMap in the cache.
+pub fn recorded(pass: &Pass<'_>) -> Option<(String, Vec<String>)> {
+    let cm = pass.ctx.caches.values_configmap(
+        &pass.ns,
+        &names::values_configmap(&pass.name, pass.ctx.engine()),
+    )?;
+    let ours = cm
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == pass.uid());
+    if !ours {
+        return None;
+    }
+    let a = cm.metadata.annotations.clone().unwrap_or_default();
+    let workloads = a
+        .get(WORKLOADS)
+        .map(|w| {
+            w.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((a.get(VALUES_HASH).cloned().unwrap_or_default(), workloads))
+}
+
+/// Makes the release ours, deployed and current, or says why it cannot be.
+pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<Ensured, ReconcileError> {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let view = pass
+        .ctx
+        .caches
+        .release(&pass.ns, &pass.name)
+        .view(pass.uid(), now);
+    match release_action(&view) {
+        ReleaseAction::Refuse(whose) => {
+            refuse(pass, &whose);
+            Ok(Ensured::Refused)
+        }
+        ReleaseAction::Install => {
+            if let Some(whose) = release_in_secrets(pass).await? {
+                refuse(pass, &whose);
+                return Ok(Ensured::Refused);
+            }
+            install(pass).await?;
+            Ok(Ensured::Installed)
+        }
+        ReleaseAction::Keep => {
+            let values = values(pass).await?;
+            if recorded(pass).is_some_and(|(hash, _)| hash == values_hash(&values)) {
+                return Ok(Ensured::Current);
+            }
+            install_values(pass, values).await?;
+            Ok(Ensured::Upgraded)
+        }
+        ReleaseAction::Wait(secs) => Ok(Ensured::Busy(secs)),
+        ReleaseAction::Repair { status, how } => {
+            let message = format!(
+                "the engine's release {}/{} was left {status} by an interrupted helm; {}",
+                pass.ns,
+                pass.name,
+                match how {
+                    Repair::Uninstall => "uninstalling it and installing again",
+                    Repair::Rollback => "rolling it back and upgrading again",
+                }
+            );
+            pass.event(true, "ReleaseRepaired", &message);
+            match how {
+                Repair::Uninstall => {
+                    pass.ctx.helm.uninstall(&pass.ns, &pass.name).await?;
+                }
+                Repair::Rollback => pass.ctx.helm.rollback(&pass.ns, &pass.name).await?,
+            }
+            install(pass).await?;
+            Ok(Ensured::Installed)
+        }
+    }
+}
+
+fn refuse(pass: &mut Pass<'_>, whose: &str) {
+    let message = format!("{whose}; fluid-rs installs its own release of this name and will not touch this one: rename the Dataset and runtime, or remove that release");
+    pass.report(
+        &Condition {
+            kind: types::ENGINE_READY,
+            status: false,
+            reason: "ReleaseNotOwned",
+            message: &message,
+        },
+        Some((true, "ReleaseNotOwned")),
+    );
+}
+
+/// A release of the runtime's name kept by helm's default storage (Secrets), made by someone
+/// else's helm: the controller's helm (ConfigMap storage) would not see it, and would adopt its
+/// objects. Asked once, before the first install (metadata only).
+async fn release_in_secrets(pass: &Pass<'_>) -> Result<Option<String>, ReconcileError> {
+    let api: Api<Secret> = Api::namespaced(pass.ctx.cluster.client().clone(), &pass.ns);
+    let lp = ListParams::default().labels(&format!("owner=helm,name={}", pass.name));
+    let found = api
+        .list_metadata(&lp)
+        .await
+        .map_err(crate::services::api_err(format!(
+            "list helm release records of {}/{}",
+            pass.ns, pass.name
+        )))?;
+    Ok((!found.items.is_empty()).then(|| {
+        format!(
+            "Helm release {}/{} exists (stored in Secrets) and was not installed by fluid-rs",
+            pass.ns, pass.name
+        )
+    }))
+}
+
+/// Installs (or upgrades) the release with the current values.
+async fn install(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
+    let values = values(pass).await?;
+    install_values(pass, values).await
+}
+
+async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), ReconcileError> {
+    let chart = pass.ctx.hooks.plugin.chart();
+    if chart.is_empty() {
+        return Err(ReconcileError::Invalid(format!(
+            "plugin {} has no chart and does not set the master up itself",
+            pass.ctx.engine()
+        )));
+    }
+    let file = pass.ctx.helm.chart_file(pass.ctx.engine(), chart)?;
+    let uid = pass.uid().to_owned();
+    let release = pass
+        .ctx
+        .helm
+        .upgrade(
+            &pass.ns,
+            &pass.name,
+            &file,
+            &values,
+            true,
+            &[(RUNTIME_UID_LABEL, uid.as_str())],
+        )
+        .await?;
+    let workloads = workloads_in(&release.manifest);
+    let cm_name = names::values_configmap(&pass.name, pass.ctx.engine());
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {
+            "name": cm_name,
+            "labels": {"fluid.io/dataset-id": values["ownerDatasetId"]},
+            "annotations": {VALUES_HASH: values_hash(&values), WORKLOADS: workloads.join(",")},
+            "ownerReferences": [{"apiVersion": pass.ctx.kind.api_version, "kind": pass.ctx.kind.kind,
+                "name": pass.name, "uid": uid}],
+        },
+        // Secret *references* only: engines put no secret values in chart values.
+        "data": {"data": serde_yaml::to_string(&values).unwrap_or_default()},
+    });
+    pass.ctx.cluster.apply(&pass.ns, cm).await?;
+    pass.status.set("valueFile", &cm_name);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_overlays_engine_values_on_host_values() {
+        let mut base = json!({"owner": {"enabled": true, "name": "a"}, "fullnameOverride": "a"});
+        merge(
+            &mut base,
+            json!({"owner": {"name": "b"}, "worker": {"replicas": 0}}),
+        );
+        assert_eq!(
+            base,
+            json!({"owner": {"enabled": true, "name": "b"}, "fullnameOverride": "a", "worker": {"replicas": 0}})
+        );
+    }
+
+    #[test]
+    fn the_workloads_of_a_manifest_are_found() {
+        let manifest = "---\n# Source: x/templates/worker.yaml\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: demo-worker\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo-script\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: demo-fuse\n";
+        assert_eq!(
+            workloads_in(manifest),
+            ["DaemonSet/demo-fuse", "StatefulSet/demo-worker"]
+        );
+        assert!(workloads_in("").is_empty());
+    }
+
+    #[test]
+    fn the_values_hash_is_stable_and_sensitive() {
+        let a = json!({"b": 1, "a": {"x": [1, 2]}});
+        let b = json!({"a": {"x": [1, 2]}, "b": 1});
+        assert_eq!(values_hash(&a), values_hash(&b));
+        assert_ne!(
+            values_hash(&a),
+            values_hash(&json!({"a": {"x": [2, 1]}, "b": 1}))
+        );
+    }
+}
