@@ -8,14 +8,19 @@
 //!   container; its log says it loaded the plugin and leads, it holds the Lease, `kubectl exec`
 //!   and `kubectl logs` reach it through the kubelet, and its `/metrics` (through the API
 //!   server's pod proxy) count JuiceFSRuntime reconciles;
+//! * the chart's CSI node plugin (`fluid-csi`, `csi/`) runs on the real node and the kubelet
+//!   registers its driver (the node's CSINode lists `fuse.csi.fluid.io`);
 //! * the JuiceFS community sample (`samples/juicefs/community.yaml`), its metadata in a Redis
 //!   and its MinIO bucket served by `juicefs gateway` (an S3 server; both run by the test on
 //!   this machine at the node's address, which pods reach through the bridge), placed on the
 //!   real node: Bound, with the worker pod really running juicefs (its log shows the volume
-//!   mounted with its disk cache; `kubectl exec` stats the mount); once the node carries
-//!   `fluid.io/f-<ns>-jfsdemo=true` the fuse DaemonSet pod runs there and its FUSE mount is live
-//!   in the host's /proc/mounts under /runtime-mnt/juicefs/<ns>/jfsdemo;
-//! * deleting the runtime and the Dataset removes the pods and the mount.
+//!   mounted with its disk cache; `kubectl exec` stats the mount);
+//! * an application pod mounts the Dataset's PVC: our plugin's NodeStage labels the node
+//!   `fluid.io/f-<ns>-jfsdemo=true`, the fuse DaemonSet pod runs there and its FUSE mount is
+//!   live in the host's /proc/mounts under /runtime-mnt/juicefs/<ns>/jfsdemo; NodePublish binds
+//!   it into the pod, which reads the file the test wrote into the volume beforehand;
+//! * deleting the pod unpublishes (its bind leaves the host); deleting the runtime and the
+//!   Dataset removes the pods, the mount and the node label.
 //!
 //! Without a real node in the cluster the test says so and passes, unless
 //! `FLUID_RS_REAL_NODE=1` is set (scripts/test, CI): then a missing node fails it.
@@ -425,6 +430,16 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        // The application pod first, while the CSI plugin still runs to unpublish it.
+        let _ = kubectl([
+            "delete",
+            "pod",
+            "real-node-reader",
+            "-n",
+            &self.ns,
+            "--ignore-not-found",
+            "--timeout=60s",
+        ]);
         let label = format!("fluid.io/f-{}-{SAMPLE}-", self.ns);
         let _ = kubectl(["label", "node", &self.node, &label]);
         let _ = kubectl([
@@ -448,6 +463,29 @@ fn remove_cache(jfs: &Path, metaurl: &str) {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     if let Some(uuid) = status["Setting"]["UUID"].as_str().filter(|u| !u.is_empty()) {
         let _ = std::fs::remove_dir_all(Path::new("/cache").join(uuid));
+    }
+}
+
+/// The references `scripts/images` printed, by what they are.
+struct Images {
+    /// The JuiceFS runtime image (the engine's default name).
+    juicefs: String,
+}
+
+impl Images {
+    fn from_refs(refs: &[String]) -> Images {
+        let find = |part: &str| {
+            refs.iter()
+                .find(|r| r.contains(part))
+                .unwrap_or_else(|| panic!("scripts/images printed no {part} image: {refs:?}"))
+                .clone()
+        };
+        for part in ["fluid-controller", "plugin-juicefs", "fluid-csi"] {
+            find(part);
+        }
+        Images {
+            juicefs: find("juicedata/mount"),
+        }
     }
 }
 
@@ -481,7 +519,7 @@ async fn the_chart_and_the_juicefs_sample_run_on_the_real_node() {
     let t = Instant::now();
     let refs = build_images();
     times.push(("scripts/images".into(), took(t)));
-    assert_eq!(refs.len(), 3, "three images: {refs:?}");
+    let images = Images::from_refs(&refs);
 
     let jfs = juicefs_binary();
     let storage = start_storage(&node.ip, &jfs).await;
@@ -496,7 +534,7 @@ async fn the_chart_and_the_juicefs_sample_run_on_the_real_node() {
     let outcome = tokio::spawn({
         let ns = ns.clone();
         async move {
-            let times = run(&ns, &release, &node, &storage).await;
+            let times = run(&ns, &release, &node, &storage, &images).await;
             (times, storage)
         }
     })
@@ -517,7 +555,13 @@ async fn the_chart_and_the_juicefs_sample_run_on_the_real_node() {
     namespace.cleanup().await.unwrap();
 }
 
-async fn run(ns: &str, release: &str, node: &RealNode, storage: &Storage) -> Vec<(String, String)> {
+async fn run(
+    ns: &str,
+    release: &str,
+    node: &RealNode,
+    storage: &Storage,
+    images: &Images,
+) -> Vec<(String, String)> {
     let mut times = vec![];
     let root = common::workspace_root();
 
@@ -533,7 +577,10 @@ async fn run(ns: &str, release: &str, node: &RealNode, storage: &Storage) -> Vec
         root.join("tests/real-node-values.yaml").to_str().unwrap(),
     ])
     .unwrap();
-    let selector = format!("app.kubernetes.io/name=fluid-rs,app.kubernetes.io/instance={release}");
+    // The controller's pods (the CSI plugin's carry a component label).
+    let selector = format!(
+        "app.kubernetes.io/name=fluid-rs,app.kubernetes.io/instance={release},!app.kubernetes.io/component"
+    );
     let (controller, start) = wait_pod_ready(ns, &selector, &node.name).await;
     times.push(("helm install -> controller pod Ready".into(), took(t)));
     times.push((
@@ -576,6 +623,29 @@ async fn run(ns: &str, release: &str, node: &RealNode, storage: &Storage) -> Vec
         plugins.contains("libfluid_juicefs.so"),
         "exec: ls /plugins: {plugins}"
     );
+
+    // The CSI node plugin runs on the real node and registered itself with the kubelet.
+    let csi_selector = format!(
+        "app.kubernetes.io/instance={release},app.kubernetes.io/component=csi-nodeplugin"
+    );
+    let (_csi, csi_start) = wait_pod_ready(ns, &csi_selector, &node.name).await;
+    times.push((
+        "CSI plugin pod created -> Ready (API timestamps)".into(),
+        format!("{csi_start} s"),
+    ));
+    wait_until("the kubelet to register fuse.csi.fluid.io", WAIT, || async {
+        let csinode = get("", &format!("csinode/{}", node.name)).ok_or("no CSINode yet")?;
+        let drivers = csinode["spec"]["drivers"].clone();
+        drivers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["name"] == "fuse.csi.fluid.io" && d["nodeID"] == node.name.as_str())
+            .then_some(())
+            .ok_or(format!("CSINode drivers: {drivers}"))
+    })
+    .await
+    .unwrap();
 
     // The community sample on the real node.
     let t = Instant::now();
@@ -623,27 +693,41 @@ async fn run(ns: &str, release: &str, node: &RealNode, storage: &Storage) -> Vec
         "the controller's /metrics count JuiceFSRuntime reconciles:\n{metrics}"
     );
 
-    // The fuse pod, where the node is labelled (as Fluid's CSI plugin does for a using pod).
+    // An application pod mounts the Dataset's PVC: the kubelet calls our CSI plugin, whose
+    // NodeStage labels the node, so the engine's fuse DaemonSet starts there; NodePublish binds
+    // the fuse's mount into the pod once it is live.
     let t = Instant::now();
-    let label = format!("fluid.io/f-{ns}-{SAMPLE}=true");
-    kubectl(["label", "node", &node.name, &label, "--overwrite"]).unwrap();
+    apply(ns, &app_pod(&images.juicefs));
+    let (_app, app_start) = wait_pod_ready(ns, "app=real-node-reader", &node.name).await;
+    times.push((
+        "application pod applied -> Ready (stage, fuse pod, publish)".into(),
+        took(t),
+    ));
+    times.push((
+        "application pod created -> Ready (API timestamps)".into(),
+        format!("{app_start} s"),
+    ));
+    let label = format!("fluid.io/f-{ns}-{SAMPLE}");
+    let labels = get("", &format!("node/{}", node.name)).expect("the real node")["metadata"]
+        ["labels"]
+        .clone();
+    assert_eq!(
+        labels[&label], "true",
+        "NodeStage labelled the node: {labels}"
+    );
     let fuse_selector = format!("app=juicefs,release={SAMPLE},role=juicefs-fuse");
-    let (_fuse, fuse_start) = wait_pod_ready(ns, &fuse_selector, &node.name).await;
-    wait_until("the fuse pod's FUSE mount on the host", WAIT, || async {
-        let mounts = host_mounts(&mount_path);
-        match mounts.iter().find(|(p, _)| *p == mount_path) {
-            Some((_, fstype)) if fstype == "fuse.juicefs" => Ok(()),
-            Some((_, fstype)) => Err(format!("mounted as {fstype}")),
-            None => Err("not in /proc/mounts yet".into()),
-        }
-    })
-    .await
-    .unwrap();
-    times.push(("node labelled -> FUSE mount on the host".into(), took(t)));
+    let (fuse, fuse_start) = wait_pod_ready(ns, &fuse_selector, &node.name).await;
     times.push((
         "fuse pod created -> Ready (API timestamps)".into(),
         format!("{fuse_start} s"),
     ));
+    let mounts = host_mounts(&mount_path);
+    assert!(
+        mounts
+            .iter()
+            .any(|(p, fstype)| *p == mount_path && fstype == "fuse.juicefs"),
+        "the fuse pod's FUSE mount is in the host's /proc/mounts: {mounts:?}"
+    );
     // The mount is live: the volume's data, and juicefs's statistics file, read on the host.
     let hello = std::fs::read_to_string(Path::new(&mount_path).join("hello.txt"))
         .expect("reading hello.txt through the fuse pod's mount");
@@ -651,6 +735,40 @@ async fn run(ns: &str, release: &str, node: &RealNode, storage: &Storage) -> Vec
     let stats = std::fs::read_to_string(Path::new(&mount_path).join(".stats"))
         .expect("reading .stats through the FUSE mount");
     assert!(stats.contains("juicefs_"), "{stats}");
+    let fuse_log = kubectl(["logs", "-n", ns, &fuse]).unwrap_or_default();
+    assert!(
+        fuse_log.contains("is ready at"),
+        "the fuse pod's juicefs mounted the volume:\n{fuse_log}"
+    );
+    // The application reads the file through the PVC (its log and an exec), on a bind our
+    // plugin made under the kubelet's pod directory.
+    let app_log = wait_log(ns, "real-node-reader", &[], &[&storage.greeting]).await;
+    assert!(app_log.contains(&storage.greeting), "{app_log}");
+    let seen = kubectl([
+        "exec",
+        "-n",
+        ns,
+        "real-node-reader",
+        "--",
+        "cat",
+        "/data/hello.txt",
+    ])
+    .unwrap();
+    assert_eq!(
+        seen.trim_end(),
+        storage.greeting,
+        "the application pod reads the file"
+    );
+    let app_uid = get(ns, "pod/real-node-reader").expect("the application pod")["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let pod_volumes = format!("/var/lib/kubelet/pods/{app_uid}/volumes/kubernetes.io~csi/");
+    let binds = host_mounts(&pod_volumes);
+    assert!(
+        binds.iter().any(|(_, fstype)| fstype == "fuse.juicefs"),
+        "NodePublish bound the fuse mount into the pod's volume: {binds:?}"
+    );
     let seen = kubectl([
         "exec",
         "-n",
@@ -663,29 +781,77 @@ async fn run(ns: &str, release: &str, node: &RealNode, storage: &Storage) -> Vec
     .unwrap();
     assert_eq!(seen, storage.greeting, "the worker pod reads the same file");
 
-    // Deletion removes the pods and the mount.
+    // Deleting the application pod unpublishes: its bind is gone from the host.
+    let t = Instant::now();
+    kubectl(["delete", "pod", "real-node-reader", "-n", ns, "--wait=true"]).unwrap();
+    wait_until("the application pod's bind to be unmounted", WAIT, || async {
+        let binds = host_mounts(&pod_volumes);
+        if binds.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("still mounted: {binds:?}"))
+        }
+    })
+    .await
+    .unwrap();
+    times.push(("application pod deleted -> unpublished".into(), took(t)));
+
+    // Deleting the runtime and the Dataset removes the pods, the mount and the node label.
     let t = Instant::now();
     kubectl(["delete", "juicefsruntime", SAMPLE, "-n", ns, "--wait=false"]).unwrap();
     kubectl(["delete", "dataset", SAMPLE, "-n", ns, "--wait=false"]).unwrap();
     let prefix = format!("/runtime-mnt/juicefs/{ns}/");
     wait_until(
-        "the JuiceFS pods and the mount to be gone",
+        "the JuiceFS pods, the mount and the node label to be gone",
         WAIT,
         || async {
             let left = pods(ns, &format!("app=juicefs,release={SAMPLE}"));
             let mounts = host_mounts(&prefix);
+            let labelled = get("", &format!("node/{}", node.name))
+                .map(|n| !n["metadata"]["labels"][&label].is_null())
+                .unwrap_or(true);
             if left.is_empty()
                 && mounts.is_empty()
+                && !labelled
                 && get(ns, &format!("dataset/{SAMPLE}")).is_none()
             {
                 Ok(())
             } else {
-                Err(format!("{} pods, mounts {mounts:?}", left.len()))
+                Err(format!(
+                    "{} pods, mounts {mounts:?}, node labelled: {labelled}",
+                    left.len()
+                ))
             }
         },
     )
     .await
     .unwrap();
-    times.push(("delete -> pods and mount gone".into(), took(t)));
+    times.push(("delete -> pods, mount and label gone".into(), took(t)));
     times
+}
+
+/// A pod on the real node that mounts the Dataset's PVC and prints the file the test wrote
+/// into the volume (then stays, for `kubectl exec`). Its image is the JuiceFS runtime's (a
+/// Debian with coreutils, imported by scripts/images).
+fn app_pod(image: &str) -> String {
+    serde_yaml::to_string(&json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "real-node-reader", "labels": {"app": "real-node-reader"}},
+        "spec": {
+            "nodeSelector": {REAL_NODE: "true"},
+            "tolerations": [{"key": REAL_NODE, "operator": "Exists", "effect": "NoSchedule"}],
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "reader",
+                "image": image,
+                "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "cat /data/hello.txt && echo && exec sleep infinity"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data",
+                                  "mountPropagation": "HostToContainer"}],
+            }],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": SAMPLE}}],
+        },
+    }))
+    .expect("YAML")
 }
