@@ -616,34 +616,37 @@ async fn run(
         "--",
         "/usr/local/bin/busybox",
         "ls",
-        "/plugins",
+        "/plugins/juicefs",
     ])
     .unwrap();
     assert!(
         plugins.contains("libfluid_juicefs.so"),
-        "exec: ls /plugins: {plugins}"
+        "exec: ls /plugins/juicefs: {plugins}"
     );
 
     // The CSI node plugin runs on the real node and registered itself with the kubelet.
-    let csi_selector = format!(
-        "app.kubernetes.io/instance={release},app.kubernetes.io/component=csi-nodeplugin"
-    );
+    let csi_selector =
+        format!("app.kubernetes.io/instance={release},app.kubernetes.io/component=csi-nodeplugin");
     let (_csi, csi_start) = wait_pod_ready(ns, &csi_selector, &node.name).await;
     times.push((
         "CSI plugin pod created -> Ready (API timestamps)".into(),
         format!("{csi_start} s"),
     ));
-    wait_until("the kubelet to register fuse.csi.fluid.io", WAIT, || async {
-        let csinode = get("", &format!("csinode/{}", node.name)).ok_or("no CSINode yet")?;
-        let drivers = csinode["spec"]["drivers"].clone();
-        drivers
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|d| d["name"] == "fuse.csi.fluid.io" && d["nodeID"] == node.name.as_str())
-            .then_some(())
-            .ok_or(format!("CSINode drivers: {drivers}"))
-    })
+    wait_until(
+        "the kubelet to register fuse.csi.fluid.io",
+        WAIT,
+        || async {
+            let csinode = get("", &format!("csinode/{}", node.name)).ok_or("no CSINode yet")?;
+            let drivers = csinode["spec"]["drivers"].clone();
+            drivers
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["name"] == "fuse.csi.fluid.io" && d["nodeID"] == node.name.as_str())
+                .then_some(())
+                .ok_or(format!("CSINode drivers: {drivers}"))
+        },
+    )
     .await
     .unwrap();
 
@@ -784,14 +787,18 @@ async fn run(
     // Deleting the application pod unpublishes: its bind is gone from the host.
     let t = Instant::now();
     kubectl(["delete", "pod", "real-node-reader", "-n", ns, "--wait=true"]).unwrap();
-    wait_until("the application pod's bind to be unmounted", WAIT, || async {
-        let binds = host_mounts(&pod_volumes);
-        if binds.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("still mounted: {binds:?}"))
-        }
-    })
+    wait_until(
+        "the application pod's bind to be unmounted",
+        WAIT,
+        || async {
+            let binds = host_mounts(&pod_volumes);
+            if binds.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still mounted: {binds:?}"))
+            }
+        },
+    )
     .await
     .unwrap();
     times.push(("application pod deleted -> unpublished".into(), took(t)));
