@@ -209,9 +209,11 @@ registerWithTaints:
 failSwapOn: false
 resolvConf: /etc/resolv.conf
 # Images are imported, never pulled: never garbage-collect them, evict only when nearly full.
+# Absolute thresholds: the disk is shared with the builds, and a percentage of a large disk is
+# gigabytes (the node would report DiskPressure and refuse pods while builds still have room).
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}
+evictionHard: {memory.available: 100Mi, nodefs.available: 512Mi, imagefs.available: 512Mi, nodefs.inodesFree: 1%}
 serializeImagePulls: false
 oomScoreAdj: $(can_lower_oom_score && echo -999 || echo 0)
 EOF
