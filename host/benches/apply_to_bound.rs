@@ -21,6 +21,7 @@
 mod common;
 
 use common::apiserver::requests;
+use common::procs::{mb, proc_stats, ChildPeak, ProcStats};
 use fluid_test_support::{kubectl, tool_path, TestNamespace};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -61,104 +62,6 @@ fn main() {
 
 // ---------------------------------------------------------------- the controller process
 
-/// `/proc/<pid>` figures of the controller.
-#[derive(Clone, Copy, Debug, Default)]
-struct ProcStats {
-    rss_kb: u64,
-    hwm_kb: u64,
-    /// utime + stime.
-    cpu: Duration,
-    /// cutime + cstime: waited-for children (helm).
-    children_cpu: Duration,
-}
-
-fn clock_ticks() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100)
-}
-
-fn proc_stats(pid: u32) -> ProcStats {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
-    // stime 15, cutime 16, cstime 17.
-    let rest: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let field = |n: usize| rest.get(n - 3).copied().unwrap_or(0);
-    let tick = |t: u64| Duration::from_millis(t * 1000 / clock_ticks());
-    ProcStats {
-        rss_kb: kb("VmRSS:"),
-        hwm_kb: kb("VmHWM:"),
-        cpu: tick(field(14) + field(15)),
-        children_cpu: tick(field(16) + field(17)),
-    }
-}
-
-/// The most child processes (helm) of the controller seen at once, and their largest summed RSS
-/// and anonymous (private) RSS: what a memory limit on the controller's container must hold.
-#[derive(Clone, Copy, Debug, Default)]
-struct ChildPeak {
-    count: usize,
-    rss_kb: u64,
-    anon_kb: u64,
-}
-
-impl ChildPeak {
-    fn sample(&mut self, parent: u32) {
-        let (mut count, mut rss, mut anon) = (0, 0, 0);
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let path = entry.path();
-            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-                continue;
-            };
-            // Field 4, the parent pid, is the second after the command name.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid != Some(parent) {
-                continue;
-            }
-            count += 1;
-            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
-            let kb = |key: &str| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with(key))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            rss += kb("VmRSS:");
-            anon += kb("RssAnon:");
-        }
-        self.count = self.count.max(count);
-        self.rss_kb = self.rss_kb.max(rss);
-        self.anon_kb = self.anon_kb.max(anon);
-    }
-}
-
-fn mb(kb: u64) -> String {
-    format!("{:.1} MB", kb as f64 / 1024.0)
-}
-
 struct Controller {
     child: Child,
     port: u16,
@@ -189,6 +92,10 @@ impl Controller {
             ])
             .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").expect("helm"))
+            .env(
+                "FLUID_HELM_ENGINE",
+                tool_path("fluid-helm-engine").expect("fluid-helm-engine"),
+            )
             .env("RUST_LOG", "info,fluid_host=debug")
             .env("FLUID_LOG_FORMAT", "text")
             // Its own chart directory: nothing shared with other controllers on this machine.
@@ -690,7 +597,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn print_stats(label: &str, pid: u32, before: &ProcStats) -> ProcStats {
     let now = proc_stats(pid);
     println!(
-        "  controller {label}: RSS {}, peak (VmHWM) {}, CPU +{} (total {}), helm children CPU +{}",
+        "  controller {label}: RSS {}, peak (VmHWM) {}, CPU +{} (total {}), chart engine (helm children or resident engine) CPU +{}",
         mb(now.rss_kb),
         mb(now.hwm_kb),
         secs(now.cpu.saturating_sub(before.cpu)),
@@ -756,7 +663,8 @@ async fn bench() {
     // Let the watches list what there is before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
-        "apply_to_bound: namespace {nsn}, controller pid {pid}, log {}, {} cores",
+        "apply_to_bound: namespace {nsn}, controller pid {pid}, chart engine {}, log {}, {} cores",
+        std::env::var("FLUID_CHART_ENGINE").unwrap_or_else(|_| "resident (default)".into()),
         log.display(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -935,7 +843,7 @@ async fn bench() {
     let r = first.unwrap();
     let end = proc_stats(pid);
     println!(
-        "\nsummary: 1 pair median {} (Dataset Bound {}); {pairs} pairs (cycle 0) total {}, p50 {}, p90 {}, max {} (Dataset Bound p50 {}, max {}); controller peak RSS {}, RSS at end {}, CPU {} (+ helm children {})",
+        "\nsummary: 1 pair median {} (Dataset Bound {}); {pairs} pairs (cycle 0) total {}, p50 {}, p90 {}, max {} (Dataset Bound p50 {}, max {}); controller peak RSS {}, RSS at end {}, CPU {} (+ chart engine {})",
         secs(sorted[sorted.len() / 2]),
         secs(singles_ds[singles_ds.len() / 2]),
         secs(r.total),

@@ -58,7 +58,21 @@ struct RunArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
     #[arg(long, default_value = "0.0.0.0:8080", env = "FLUID_HTTP_ADDR")]
     http_addr: std::net::SocketAddr,
-    /// The helm 4 binary (a path, or a name looked up on PATH); checked at start-up.
+    /// What makes the helm releases: `resident`, one long-lived `fluid-helm-engine` process
+    /// (Helm's Go SDK), or `helm`, one `helm` process per call. Releases are the same helm
+    /// releases either way.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "resident",
+        env = "FLUID_CHART_ENGINE"
+    )]
+    chart_engine: fluid_host::services::ChartEngineKind,
+    /// The resident chart engine (a path, or a name looked up on PATH); started at start-up.
+    #[arg(long, default_value = "fluid-helm-engine", env = "FLUID_HELM_ENGINE")]
+    helm_engine: PathBuf,
+    /// The helm 4 binary of `--chart-engine=helm` (a path, or a name looked up on PATH);
+    /// checked at start-up.
     #[arg(long, default_value = "helm", env = "FLUID_HELM")]
     helm: PathBuf,
     /// Elect a leader on a Lease, so several replicas are safe.
@@ -135,6 +149,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 plugin_dir: args.plugin_dir,
                 http_addr: args.http_addr,
                 helm: args.helm,
+                chart_engine: args.chart_engine,
+                helm_engine: args.helm_engine,
                 lease: args.leader_elect.then(|| fluid_host::leader::LeaseConfig {
                     namespace: args.lease_namespace,
                     name: args.lease_name,
@@ -160,7 +176,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|p| p.crd())
                 .collect::<Result<Vec<_>, _>>()?;
-            print!("{}", fluid_host::crds::bundle_yaml(&crds)?);
+            print_out(&fluid_host::crds::bundle_yaml(&crds)?)?;
             Ok(if registry.refused().is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -176,7 +192,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|p| PluginReport::from(p.as_ref()))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&reports)?);
+            print_out(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
             Ok(if registry.refused().is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -187,10 +203,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: PluginsCommand::Inspect { file },
         } => match Plugin::open(&file) {
             Ok(plugin) => {
-                println!(
-                    "{}",
+                print_out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&PluginReport::from(&plugin))?
-                );
+                ))?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -198,5 +214,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+    }
+}
+
+/// Writes to stdout. A reader that stops early (`fluid-controller plugins list | head`) is not
+/// an error: `println!` would panic on the broken pipe.
+fn print_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }

@@ -8,7 +8,7 @@ use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::plugins::Registry;
-use crate::services::{Cluster, Helm};
+use crate::services::{ChartEngineKind, Cluster, Helm, ResidentEngine};
 use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::core::ApiResource;
@@ -26,8 +26,12 @@ pub struct RunOptions {
     pub plugin_dir: PathBuf,
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
     pub http_addr: SocketAddr,
-    /// The helm binary.
+    /// The helm binary (`--chart-engine=helm`).
     pub helm: PathBuf,
+    /// Which chart engine makes the releases.
+    pub chart_engine: ChartEngineKind,
+    /// The resident chart engine's binary (`--chart-engine=resident`).
+    pub helm_engine: PathBuf,
     /// Leader election; `None` runs without (a single replica).
     pub lease: Option<LeaseConfig>,
     /// Timings.
@@ -36,7 +40,22 @@ pub struct RunOptions {
 
 /// Runs until a shutdown signal (or the loss of the lease).
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    Helm::check_binary(&opts.helm).await?;
+    // The chart engine is checked (and the resident one started) before anything else, so a
+    // missing binary stops the controller with the reason.
+    let helm = match opts.chart_engine {
+        ChartEngineKind::Helm => {
+            Helm::check_binary(&opts.helm).await?;
+            Helm::new(
+                opts.helm.clone(),
+                std::env::temp_dir().join("fluid-rs-charts"),
+            )
+        }
+        ChartEngineKind::Resident => {
+            let engine = Arc::new(ResidentEngine::new(opts.helm_engine.clone()));
+            engine.start().await?;
+            Helm::resident(engine)
+        }
+    };
     let registry = Registry::load_dir(&opts.plugin_dir)?;
     if registry.plugins().is_empty() {
         tracing::warn!(dir = %opts.plugin_dir.display(), "no plugin loaded: only Datasets are served");
@@ -66,10 +85,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok());
     let cluster = Arc::new(Cluster::new(client.clone(), instance));
-    let helm = Arc::new(Helm::new(
-        opts.helm.clone(),
-        std::env::temp_dir().join("fluid-rs-charts"),
-    ));
 
     let dataset_crd = fluid_plugin_api::types::crd_json(&fluid_plugin_api::types::dataset_crd());
     let dataset_status = StatusSchema::of(&dataset_crd);

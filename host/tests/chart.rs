@@ -134,6 +134,33 @@ fn rbac_lists_what_the_controller_calls_and_nothing_cluster_wide_beyond() {
     assert_eq!(leader["rules"][0]["resources"][0], "leases");
 }
 
+#[test]
+fn a_vendor_runtime_kind_gets_a_rule_in_its_own_group() {
+    let docs = render(&[
+        "--set",
+        "runtimeResources={juicefsruntimes,vendorfsruntimes.vendor.example.com}",
+    ]);
+    let rules = find(&docs, "ClusterRole")["rules"].as_array().unwrap();
+    let fluid = rules
+        .iter()
+        .find(|r| r["apiGroups"][0] == "data.fluid.io")
+        .unwrap();
+    assert!(
+        !fluid["resources"].to_string().contains("vendorfs"),
+        "{fluid}"
+    );
+    let vendor: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r["apiGroups"] == serde_json::json!(["vendor.example.com"]))
+        .collect();
+    assert_eq!(vendor.len(), 1, "{rules:#?}");
+    assert_eq!(
+        vendor[0]["resources"],
+        serde_json::json!(["vendorfsruntimes", "vendorfsruntimes/status"])
+    );
+    assert_eq!(vendor[0]["verbs"], fluid["verbs"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chart_installs_and_every_object_is_accepted() {
     let ns = TestNamespace::create("chart").await.unwrap();
@@ -202,9 +229,13 @@ fn the_images_provide_what_the_chart_expects() {
         "the controller image runs as non-root"
     );
     assert!(plugin.contains("FROM scratch"));
-    assert!(plugin.contains("/plugin/libfluid_${ENGINE}.so"));
+    // The image's build is docker/build-plugin (run by e2e_out_of_tree on a vendor's crate),
+    // for an engine of this repository or an external crate, into /plugin.
+    assert!(plugin.contains("\"$SDK/docker/build-plugin\" --crate \"$CRATE\" --out /plugin"));
+    assert!(plugin.contains("\"$SDK/docker/build-plugin\" --engine \"$ENGINE\" --out /plugin"));
+    assert!(plugin.contains("COPY --from=build /plugin/ /plugin/"));
     assert!(deployment.contains("cp /plugin/*.so /plugins/"));
-    // Every engine under plugins/ builds the library name Dockerfile.plugin copies.
+    // Every engine under plugins/ is the crate `--engine` builds.
     for entry in std::fs::read_dir(root.join("plugins")).unwrap() {
         let dir = entry.unwrap().path();
         let engine = dir.file_name().unwrap().to_str().unwrap().to_owned();
@@ -216,6 +247,30 @@ fn the_images_provide_what_the_chart_expects() {
         assert!(
             manifest.contains("cdylib"),
             "plugins/{engine} must build a cdylib"
+        );
+    }
+}
+
+#[test]
+fn build_plugin_refuses_unclear_arguments_before_building() {
+    let script = workspace_root().join("docker/build-plugin");
+    for (args, expected) in [
+        (vec![], "give --engine NAME or --crate DIR"),
+        (vec!["--engine", "juicefs", "--crate", "."], "not both"),
+        (
+            vec!["--crate", "/nonexistent"],
+            "/nonexistent/Cargo.toml not found",
+        ),
+        (vec!["--jobs", "2"], "unknown argument --jobs"),
+    ] {
+        let out = std::process::Command::new(&script)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(expected),
+            "{args:?}: {stderr}"
         );
     }
 }

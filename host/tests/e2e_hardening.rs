@@ -159,11 +159,24 @@ async fn failed_install_is_retried(ns: &str) {
     .unwrap();
 }
 
+/// The resident chart engine among the children of process `parent`.
+fn engine_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
+        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == parent && comm.starts_with("fluid-helm-eng")).then_some(pid)
+    })
+}
+
 /// Defect 2: a release left `pending-install` by a helm killed mid-install is repaired:
-/// uninstalled and installed again; the Dataset is Bound only once the engine exists.
-async fn interrupted_install_is_repaired(ns: &str, state: &Path) {
+/// uninstalled and installed again; the Dataset is Bound only once the engine exists. With
+/// the resident chart engine, the engine process of the controller is killed (-9) there, and
+/// the controller starts another.
+async fn interrupted_install_is_repaired(ns: &str, state: &Path, controller: u32) {
     // Creating the StatefulSet hangs (a webhook that never answers), so helm is caught with the
-    // release pending; the helm wrapper kills it there.
+    // release pending; the helm wrapper (or this test, for the resident engine) kills it there.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let _hold = std::thread::spawn(move || {
@@ -195,6 +208,32 @@ webhooks:
     let _webhook = Removed(format!("validatingwebhookconfiguration/{ns}-stall"));
     apply(ns, &reference_pair("interrupted", 1));
     let killed = state.join("killed-interrupted");
+    if common::chart_engine() == fluid_host::services::ChartEngineKind::Resident {
+        wait_until("the release to be pending-install", WAIT, || async {
+            let records = kubectl([
+                "get",
+                "configmap",
+                "-n",
+                ns,
+                "-l",
+                "owner=helm,name=interrupted,status=pending-install",
+                "-o",
+                "name",
+            ])
+            .map_err(|e| e.to_string())?;
+            if records.trim().is_empty() {
+                return Err("not yet".to_owned());
+            }
+            let engine = engine_of(controller).ok_or("no chart engine under the controller")?;
+            std::process::Command::new("kill")
+                .args(["-9", &engine.to_string()])
+                .status()
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&killed, "").map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap();
+    }
     wait_until("helm to be killed mid-install", WAIT, || async {
         if killed.exists() {
             Ok(())
@@ -500,6 +539,7 @@ async fn hardening() {
         ns_unserved.name().to_owned(),
     );
     let (chart2, state2) = (chart.clone(), state.path().to_path_buf());
+    let pid = controller.pid();
     let chart3 = chart.clone();
     let tasks = vec![
         (
@@ -520,7 +560,7 @@ async fn hardening() {
         ),
         (
             "2 interrupted install",
-            tokio::spawn(async move { interrupted_install_is_repaired(&d, &state2).await }),
+            tokio::spawn(async move { interrupted_install_is_repaired(&d, &state2, pid).await }),
         ),
         (
             "5 PV collision",
@@ -549,6 +589,9 @@ async fn hardening() {
     }
     let tail = controller.log_tail();
     controller.kill();
+    // Other suites share the cluster: a runtime kind outside their controllers' roles stays
+    // only as long as this test needs it.
+    kubectl(["delete", "-f", crd.path().to_str().unwrap(), "--wait=false"]).unwrap();
     assert!(
         failed.is_empty(),
         "{} scenario(s) failed:\n{}\ncontroller log:\n{tail}",

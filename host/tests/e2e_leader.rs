@@ -44,6 +44,7 @@ impl Replica {
             ])
             .env("KUBECONFIG", kubeconfig_path().unwrap())
             .env("FLUID_HELM", tool_path("helm").unwrap())
+            .env("FLUID_HELM_ENGINE", tool_path("fluid-helm-engine").unwrap())
             .env("POD_NAME", identity)
             .env("RUST_LOG", "info,fluid_host=debug")
             .stdin(Stdio::null())

@@ -5,7 +5,7 @@
 mod common;
 
 use common::controller::Controller;
-use common::objects::{apply, condition, get, reference_pair, wait_bound, WAIT};
+use common::objects::{apply, condition, get, reference_pair, wait_bound, wait_condition, WAIT};
 
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde_json::Value;
@@ -128,14 +128,9 @@ async fn second_runtime_refused(ns: &str) {
     apply(ns, &reference_pair("shared", 1));
     wait_bound(ns, "shared").await.unwrap();
     apply(ns, "apiVersion: fixtures.fluid.io/v1alpha1\nkind: AlphaRuntime\nmetadata:\n  name: shared\nspec: {}\n");
-    let c = wait_until("the second runtime to be refused", WAIT, || async {
-        let rt = get(ns, "alpharuntime/shared").ok_or_else(|| "no runtime".to_owned())?;
-        condition(&rt, "DatasetBound")
-            .filter(|c| c["status"] == "False")
-            .ok_or(format!("status {}", rt["status"]))
-    })
-    .await
-    .unwrap();
+    let c = wait_condition(ns, "alpharuntime/shared", "DatasetBound", "False")
+        .await
+        .unwrap();
     assert_eq!(c["reason"], "DatasetBoundToAnotherRuntime");
     assert!(
         c["message"]
@@ -168,14 +163,9 @@ async fn invalid_spec(ns: &str) {
             reference_pair("bad", 1)
         ),
     );
-    let c = wait_until("the Validated condition", WAIT, || async {
-        let rt = get(ns, "referenceruntime/bad").ok_or_else(|| "no runtime".to_owned())?;
-        condition(&rt, "Validated")
-            .filter(|c| c["status"] == "False")
-            .ok_or(format!("status {}", rt["status"]))
-    })
-    .await
-    .unwrap();
+    let c = wait_condition(ns, "referenceruntime/bad", "Validated", "False")
+        .await
+        .unwrap();
     assert!(
         c["message"]
             .as_str()
@@ -197,6 +187,14 @@ async fn invalid_spec(ns: &str) {
     .await
     .unwrap();
     assert!(events.contains("Warning"));
+    // Claimed is not Bound: the runtime does not say DatasetBound=True while its Dataset is
+    // not Bound.
+    let rt = get(ns, "referenceruntime/bad").unwrap();
+    let ds = get(ns, "dataset/bad").unwrap();
+    assert_ne!(ds["status"]["phase"], "Bound", "{ds:#}");
+    let bound = condition(&rt, "DatasetBound").unwrap();
+    assert_eq!(bound["status"], "False", "{rt:#}");
+    assert_eq!(bound["reason"], "DatasetClaimed");
     // Fixing the spec lets it proceed.
     kubectl([
         "patch",
@@ -209,6 +207,9 @@ async fn invalid_spec(ns: &str) {
     ])
     .unwrap();
     wait_bound(ns, "bad").await.unwrap();
+    wait_condition(ns, "referenceruntime/bad", "DatasetBound", "True")
+        .await
+        .unwrap();
     kubectl([
         "delete",
         "referenceruntime/bad",

@@ -9,10 +9,10 @@ use fluid_host::controller::hooks::{hook_threads, HookCallError, HookCaller};
 use fluid_host::controller::ControllerConfig;
 use fluid_host::http::{respond, Health};
 use fluid_host::metrics::{Metrics, StuckPlugin};
-use fluid_host::services::{Cluster, Helm};
+use fluid_host::services::Cluster;
 use fluid_plugin_api::loader::Plugin;
 use fluid_plugin_api::protocol::Hook;
-use fluid_test_support::{kubectl, tool_path, wait_until, TestNamespace};
+use fluid_test_support::{kubectl, wait_until, TestNamespace};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +45,7 @@ async fn caller(plugin: &str, config: &ControllerConfig, metrics: &Arc<Metrics>)
         fluid_test_support::client().await.unwrap(),
         None,
     ));
-    let helm = Arc::new(Helm::new(
-        tool_path("helm").unwrap(),
-        std::env::temp_dir().join("fluid-rs-hooks-test"),
-    ));
+    let helm = Arc::new(common::helm("fluid-rs-hooks-test"));
     let plugin = Arc::new(Plugin::open(&fixture(plugin)).unwrap());
     HookCaller::new(plugin, cluster, helm, config, metrics.clone())
 }

@@ -291,7 +291,7 @@ fn each_bad_file_is_refused_with_its_reason() {
     assert!(matches!(e, LoadError::UnsupportedProtocol { .. }), "{e}");
     assert!(
         e.to_string()
-            .contains("major2.so: it speaks plugin protocol 2.0, this controller speaks 1.0"),
+            .contains("major2.so: it speaks plugin protocol 2.0, this controller speaks 1.1"),
         "{e}"
     );
 
@@ -390,6 +390,31 @@ fn plugins_inspect_prints_json_or_the_reason() {
     assert!(!ok);
     assert!(stdout.is_empty());
     assert!(stderr.contains("it speaks plugin protocol 2.0"), "{stderr}");
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `fluid-controller plugins list | head`: the reader has gone before the list is written.
+    let dir = plugin_dir(&["alpha", "beta"]);
+    for args in [
+        vec!["plugins", "list", "--plugin-dir"],
+        vec!["crds", "--plugin-dir"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_fluid-controller"))
+            .args(&args)
+            .arg(dir.path())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("panicked"),
+            "{args:?}: {:?}\n{stderr}",
+            out.status
+        );
+    }
 }
 
 /// Truncation points, in per mille of the file: a partial copy anywhere from the ELF header to

@@ -4,10 +4,10 @@
 mod common;
 
 use common::objects::assert_absent;
-use fluid_host::services::{Cluster, Expiry, Helm, ScopedServices};
+use fluid_host::services::{Cluster, Expiry, ScopedServices};
 use fluid_plugin_api::protocol::{GroupKind, Hook, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
-use fluid_test_support::{kubeconfig_path, kubectl, tool_path, wait_until, TestNamespace};
+use fluid_test_support::{kubeconfig_path, kubectl, wait_until, TestNamespace};
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -20,15 +20,13 @@ async fn scoped(
     chart: &'static [u8],
     cluster_kinds: &[GroupKind],
 ) -> ScopedServices {
-    // helm runs as the controller runs it: a child process finding the cluster in KUBECONFIG.
+    // The chart engine runs as the controller runs it: a child process finding the cluster in
+    // KUBECONFIG.
     static KUBECONFIG: std::sync::Once = std::sync::Once::new();
     KUBECONFIG.call_once(|| std::env::set_var("KUBECONFIG", kubeconfig_path().unwrap()));
     let cluster = Arc::new(Cluster::new(ns.client(), None));
-    let helm = Helm::new(
-        tool_path("helm").unwrap(),
-        std::env::temp_dir().join("fluid-rs-services-test"),
-    )
-    .for_engine("tester", cluster_kinds, cluster.clone());
+    let helm =
+        common::helm("fluid-rs-services-test").for_engine("tester", cluster_kinds, cluster.clone());
     ScopedServices {
         cluster,
         helm: Arc::new(helm),
@@ -37,6 +35,7 @@ async fn scoped(
         runtime: ObjectReference {
             name: Some("demo".into()),
             namespace: Some(ns.name().into()),
+            uid: Some(format!("uid-of-demo-in-{}", ns.name())),
             ..Default::default()
         },
         plugin: "tester".into(),
@@ -287,4 +286,196 @@ async fn a_chart_reaching_outside_the_namespace_is_refused_before_anything_is_ap
     assert_absent(&["get", "clusterrole", &role]);
     ns.cleanup().await.unwrap();
     other.cleanup().await.unwrap();
+}
+
+/// An engine's helm calls only reach the releases the host installed for its runtime: a
+/// user's release of the same name, or another runtime's, is refused with its name and left
+/// as it was. (Before: `helm_upgrade` replaced the user's release with the engine's chart,
+/// `helm_uninstall` removed it, and this test failed on the first `unwrap_err`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_cannot_change_a_release_the_host_did_not_install_for_its_runtime() {
+    let ns = TestNamespace::create("foreign-release").await.unwrap();
+    let app = chart("user-app", &[("app.yaml", configmap("user-app", None))]);
+    let dir = tempfile::tempdir().unwrap();
+    let packed = dir.path().join("user-app.tgz");
+    std::fs::write(&packed, &app).unwrap();
+    fluid_test_support::helm([
+        "install",
+        "user-app",
+        packed.to_str().unwrap(),
+        "-n",
+        ns.name(),
+        "--wait",
+    ])
+    .unwrap();
+    let engine = chart("engine", &[("engine.yaml", configmap("engine", None))]);
+    let services = scoped(&ns, Box::leak(engine.into_boxed_slice()), &[]).await;
+    for (service, request) in [
+        ("helm_install", json!({"release": "user-app", "values": {}})),
+        ("helm_upgrade", json!({"release": "user-app", "values": {}})),
+        ("helm_uninstall", json!({"release": "user-app"})),
+    ] {
+        let err = call(&services, service, request).await.unwrap_err();
+        assert_eq!(err.kind, ServiceErrorKind::BadRequest, "{service}: {err}");
+        assert_eq!(
+            err.message,
+            format!(
+                "Helm release {}/user-app exists and was not installed by fluid-rs for this \
+                 runtime: engines may only change the releases the host installed for their \
+                 runtime",
+                ns.name()
+            ),
+            "{service}"
+        );
+    }
+    kubectl(["get", "configmap", "user-app", "-n", ns.name()]).unwrap();
+    assert_absent(&["get", "configmap", "engine", "-n", ns.name()]);
+
+    // The runtime's own release is served; another runtime's services may not touch it.
+    call(
+        &services,
+        "helm_install",
+        json!({"release": "demo", "values": {}}),
+    )
+    .await
+    .unwrap();
+    let mut other = services.clone();
+    other.runtime.uid = Some("uid-of-another-runtime".into());
+    let err = call(&other, "helm_uninstall", json!({"release": "demo"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("was installed for another runtime"),
+        "{err}"
+    );
+    let ours = call(&services, "helm_uninstall", json!({"release": "demo"}))
+        .await
+        .unwrap();
+    assert_eq!(ours["uninstalled"], true, "{ours}");
+    ns.cleanup().await.unwrap();
+}
+
+/// `helm` (the CLI, ConfigMap storage as the controller's releases) run on the test cluster.
+fn helm_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(fluid_test_support::tool_path("helm").unwrap())
+        .args(args)
+        .env("HELM_DRIVER", fluid_host::services::HELM_DRIVER)
+        .env("KUBECONFIG", kubeconfig_path().unwrap())
+        .output()
+        .unwrap()
+}
+
+/// Releases made by the chart engine (resident or not) are ordinary helm releases: `helm
+/// status`, `history` and `rollback` of the CLI see and change them, their records carry the
+/// runtime's label, and the engine reads what the CLI did.
+#[tokio::test(flavor = "multi_thread")]
+async fn releases_of_the_chart_engine_are_real_helm_releases() {
+    let ns = TestNamespace::create("engine").await.unwrap();
+    let n = ns.name();
+    // KUBECONFIG for the engine, as `scoped` sets it.
+    scoped(&ns, &[], &[]).await;
+    let cluster = Arc::new(Cluster::new(ns.client(), None));
+    let helm = common::helm("fluid-rs-services-test").for_engine("tester", &[], cluster);
+    let tgz = chart(
+        "real",
+        &[(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: real}\ndata: {v: \"{{ .Values.v }}\"}\n"
+                .to_owned(),
+        )],
+    );
+    let chart = fluid_host::services::Chart {
+        name: "tester",
+        tgz: &tgz,
+    };
+    let labels = [("fluid.io/runtime-uid", "uid-1")];
+    let installed = helm
+        .upgrade(n, "demo", chart, &json!({"v": "one"}), true, &labels)
+        .await
+        .unwrap();
+    assert_eq!(
+        (installed.status.as_str(), installed.revision),
+        ("deployed", 1)
+    );
+    assert!(
+        installed.manifest.contains("name: real"),
+        "{}",
+        installed.manifest
+    );
+    let upgraded = helm
+        .upgrade(n, "demo", chart, &json!({"v": "two"}), true, &labels)
+        .await
+        .unwrap();
+    assert_eq!(upgraded.revision, 2);
+    let value = |n: &str| {
+        kubectl([
+            "get",
+            "configmap",
+            "real",
+            "-n",
+            n,
+            "-o",
+            "jsonpath={.data.v}",
+        ])
+        .unwrap()
+    };
+    assert_eq!(value(n), "two");
+
+    let status = helm_cli(&["status", "demo", "-n", n, "-o", "json"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (
+            status["info"]["status"].as_str(),
+            status["version"].as_u64()
+        ),
+        (Some("deployed"), Some(2))
+    );
+    let records = kubectl([
+        "get",
+        "configmap",
+        "-n",
+        n,
+        "-l",
+        "owner=helm,name=demo,fluid.io/runtime-uid=uid-1",
+        "-o",
+        "name",
+    ])
+    .unwrap();
+    assert_eq!(records.lines().count(), 2, "{records}");
+
+    // The CLI rolls back; the engine sees revision 3; the engine rolls back; the CLI sees 4.
+    let rb = helm_cli(&["rollback", "demo", "1", "-n", n]);
+    assert!(
+        rb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+    assert_eq!(value(n), "one");
+    let seen = helm.status(n, "demo").await.unwrap().unwrap();
+    assert_eq!((seen.status.as_str(), seen.revision), ("deployed", 3));
+    helm.rollback(n, "demo").await.unwrap();
+    assert_eq!(value(n), "two");
+    let history = helm_cli(&["history", "demo", "-n", n, "-o", "json"]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(history.as_array().map(Vec::len), Some(4), "{history}");
+
+    assert!(helm.uninstall(n, "demo").await.unwrap());
+    assert!(
+        !helm.uninstall(n, "demo").await.unwrap(),
+        "no release the second time"
+    );
+    assert_eq!(helm.status(n, "demo").await.unwrap(), None);
+    let gone = helm_cli(&["status", "demo", "-n", n]);
+    assert!(!gone.status.success());
+    assert_absent(&["get", "configmap", "real", "-n", n]);
+
+    // A failing op is an error naming the release, with helm's reason.
+    let err = helm.rollback(n, "nothing").await.unwrap_err().to_string();
+    assert!(err.starts_with("helm rollback nothing failed: "), "{err}");
+    ns.cleanup().await.unwrap();
 }

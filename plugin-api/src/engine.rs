@@ -1,5 +1,6 @@
 //! The typed engine interface plugin authors implement.
 
+use crate::conventions::Conventions;
 use crate::host::Host;
 use crate::protocol::{Hook, HookRequest, ProtocolVersion};
 use serde::de::DeserializeOwned;
@@ -120,6 +121,21 @@ impl HookContext {
         self.request.runtime["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default()
+    }
+
+    /// What the controller decided for this runtime: its workloads' names, the fuse node
+    /// label, where the fuse mounts (the PV's `fluid_path`), the PV's `mount_type`, the owner
+    /// of the engine's objects. Use these rather than computing your own, so the engine and
+    /// the controller never disagree. An error only from a controller older than protocol 1.1,
+    /// which does not pass them.
+    pub fn conventions(&self) -> Result<&Conventions, HookError> {
+        self.request.conventions.as_ref().ok_or_else(|| {
+            HookError::new(format!(
+                "the controller speaks plugin protocol {}, which does not pass the runtime's \
+                 conventions; this engine needs a controller speaking 1.1 or later",
+                self.request.host_protocol
+            ))
+        })
     }
 }
 

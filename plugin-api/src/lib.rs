@@ -54,6 +54,8 @@ pub mod export;
 mod host;
 pub mod loader;
 pub mod protocol;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 
 pub use engine::{

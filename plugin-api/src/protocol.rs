@@ -21,7 +21,7 @@ use std::fmt;
 /// The protocol major this crate speaks. A host refuses plugins of another major.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol minor this crate speaks: the hooks and services it knows.
-pub const PROTOCOL_MINOR: u32 = 0;
+pub const PROTOCOL_MINOR: u32 = 1;
 
 /// A protocol version, `major.minor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,6 +107,14 @@ impl fmt::Display for GroupKind {
         } else {
             write!(f, "{}.{}", self.kind, self.group)
         }
+    }
+}
+
+impl PluginInfo {
+    /// The file system type written into the PV's `mount_type`: the plugin's `mount_type`,
+    /// else its name.
+    pub fn fuse_mount_type(&self) -> &str {
+        self.mount_type.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -257,6 +265,27 @@ pub struct HookRequest {
     /// Hook-specific input (see each hook); `null` for most.
     #[serde(default)]
     pub input: Value,
+
+    // ---- Protocol 1.1 (the vendor kit): what the host decided for the runtime. ----
+    /// The names, paths and owner the host decided for this runtime, the same it gives the
+    /// chart as values. Absent from a host older than 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conventions: Option<crate::conventions::Conventions>,
+}
+
+impl HookRequest {
+    /// A request from a host speaking this crate's protocol about `runtime`, with no Dataset,
+    /// no input and no conventions; set the other fields as needed. Building requests this way
+    /// keeps compiling when a minor adds a field.
+    pub fn new(runtime: Value) -> Self {
+        HookRequest {
+            host_protocol: ProtocolVersion::CURRENT,
+            runtime,
+            dataset: None,
+            input: Value::Null,
+            conventions: None,
+        }
+    }
 }
 
 /// A hook's answer.
@@ -571,6 +600,27 @@ mod tests {
                 output: Value::Null
             }
         );
+    }
+
+    #[test]
+    fn a_1_0_request_reads_without_conventions_and_a_1_1_request_carries_them() {
+        let old: HookRequest = serde_json::from_str(
+            r#"{"hostProtocol":{"major":1,"minor":0},"runtime":{"metadata":{"name":"a"}},"input":null}"#,
+        )
+        .unwrap();
+        assert_eq!(old.conventions, None);
+        let mut new = HookRequest::new(serde_json::json!({"metadata": {"name": "a"}}));
+        assert!(!serde_json::to_string(&new).unwrap().contains("conventions"));
+        new.conventions = Some(crate::conventions::Conventions {
+            fuse_mount_path: "/runtime-mnt/x/ns/a/x-fuse".into(),
+            ..Default::default()
+        });
+        let wire = serde_json::to_value(&new).unwrap();
+        assert_eq!(
+            wire["conventions"]["fuseMountPath"],
+            "/runtime-mnt/x/ns/a/x-fuse"
+        );
+        assert_eq!(serde_json::from_value::<HookRequest>(wire).unwrap(), new);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 use super::ControllerConfig;
 use crate::metrics::Metrics;
 use crate::services::{Cluster, Expiry, Helm, ScopedServices};
+use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::loader::{CallError, Plugin};
-use fluid_plugin_api::protocol::{Hook, HookRequest, HookResponse, ProtocolVersion};
+use fluid_plugin_api::protocol::{Hook, HookRequest, HookResponse};
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -300,10 +301,10 @@ impl HookCaller {
             expiry: expiry.clone(),
         };
         let request = HookRequest {
-            host_protocol: ProtocolVersion::CURRENT,
-            runtime: runtime.clone(),
             dataset: dataset.cloned(),
             input,
+            conventions: Some(self.conventions(runtime, dataset)),
+            ..HookRequest::new(runtime.clone())
         };
         let plugin = self.plugin.clone();
         let started = Instant::now();
@@ -343,6 +344,13 @@ impl HookCaller {
             HookResponse::Done { output } => Some(output),
             HookResponse::Default | HookResponse::UnknownHook => None,
         })
+    }
+
+    /// The conventions of a runtime of this plugin's kind (what its chart values and hook
+    /// requests carry).
+    pub fn conventions(&self, runtime: &Value, dataset: Option<&Value>) -> Conventions {
+        let info = self.plugin.info();
+        Conventions::of(&info.name, info.fuse_mount_type(), runtime, dataset)
     }
 
     /// Runs `hook` and reads its output as `T`.

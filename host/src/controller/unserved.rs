@@ -125,6 +125,23 @@ pub async fn run(client: Client, cluster: Arc<Cluster>, kind: ApiResource, plugi
         reported: Mutex::default(),
     });
     let api = Api::<DynamicObject>::all_with(client, &kind);
+    // A kind outside the controller's role (a vendor's CRD the chart's rules do not name):
+    // say so once, instead of a watch retrying a refused list forever.
+    if let Err(kube::Error::Api(e)) = api
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        if e.code == 403 {
+            tracing::warn!(
+                kind = %kind.kind,
+                "the controller's role may not list {}.{}: its runtimes are not reported \
+                 (add the resource to the chart's runtimeResources or rbac.extraRules)",
+                kind.plural,
+                kind.group
+            );
+            return;
+        }
+    }
     Controller::new_with(api, watcher::Config::default(), kind)
         .shutdown_on_signal()
         .run(

@@ -4,6 +4,7 @@
 
 use super::names;
 use crate::lifecycle::Ownership;
+use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::types::Dataset;
 use k8s_openapi::api::core::v1::{
     CSIPersistentVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
@@ -21,8 +22,6 @@ pub const STORAGE_CLASS: &str = "fluid";
 pub const CAPACITY_ANNOTATION: &str = "pvc.fluid.io/resources.requests.storage";
 /// Fluid's capacity when the annotation is absent.
 pub const DEFAULT_CAPACITY: &str = "100Pi";
-/// Where engines mount on the node (Fluid's `MOUNT_ROOT`).
-pub const MOUNT_ROOT: &str = "/runtime-mnt";
 
 /// The PV and PVC label with the generation of the fuse DaemonSet, which the CSI plugin
 /// compares under the `OnFuseChanged` clean policy (a label: volume attributes cannot change).
@@ -40,16 +39,21 @@ pub struct MountInfo {
     pub clean_policy: Option<String>,
     /// The CSI driver serving the volume (`fuse.csi.fluid.io` unless configured).
     pub driver: String,
+    /// The fuse DaemonSet's generation when known: labelled at creation
+    /// ([`FUSE_GENERATION_LABEL`]), which spares a patch right after.
+    pub fuse_generation: Option<String>,
 }
 
 impl MountInfo {
-    /// Fluid's convention for an engine: `/runtime-mnt/<engine>/<ns>/<name>/<engine>-fuse`.
-    pub fn conventional(engine: &str, mount_type: &str, namespace: &str, name: &str) -> Self {
+    /// What the runtime's conventions say (the same the engine's chart and hooks get), with
+    /// Fluid's default clean policy and CSI driver.
+    pub fn of(conventions: &Conventions) -> Self {
         Self {
-            mount_type: mount_type.to_owned(),
-            fluid_path: format!("{MOUNT_ROOT}/{engine}/{namespace}/{name}/{engine}-fuse"),
+            mount_type: conventions.mount_type.clone(),
+            fluid_path: conventions.fuse_mount_path.clone(),
             clean_policy: None,
             driver: CSI_DRIVER.to_owned(),
+            fuse_generation: None,
         }
     }
 }
@@ -70,7 +74,7 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
         .and_then(|a| a.get(CAPACITY_ANNOTATION))
         .cloned()
         .unwrap_or_else(|| DEFAULT_CAPACITY.to_owned());
-    let labels = BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (
             names::common_label(&namespace, &name, &uid),
             "true".to_owned(),
@@ -80,6 +84,9 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
             names::dataset_id(&namespace, &name, &uid),
         ),
     ]);
+    if let Some(generation) = &mount.fuse_generation {
+        labels.insert(FUSE_GENERATION_LABEL.to_owned(), generation.clone());
+    }
     let annotations = BTreeMap::from([("CreatedBy".to_owned(), "fluid".to_owned())]);
     let pv_name = names::pv_name(&namespace, &name);
     let mut attributes = BTreeMap::from([
@@ -202,12 +209,17 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn conventional(engine: &str, mount_type: &str, ns: &str, name: &str) -> MountInfo {
+        let runtime = json!({"metadata": {"namespace": ns, "name": name}});
+        MountInfo::of(&Conventions::of(engine, mount_type, &runtime, None))
+    }
+
     #[test]
     fn pv_and_pvc_have_fluids_shape() {
         let ds = dataset(
             json!({"metadata": {"name": "demo", "namespace": "team", "uid": "u1"}, "spec": {}}),
         );
-        let mount = MountInfo::conventional("juicefs", "JuiceFS", "team", "demo");
+        let mount = conventional("juicefs", "JuiceFS", "team", "demo");
         let (pv, pvc) = build(&ds, &mount);
         let (pv, pvc) = (
             serde_json::to_value(pv).unwrap(),
@@ -242,9 +254,14 @@ mod tests {
         let mount = MountInfo {
             clean_policy: Some("OnDemand".into()),
             driver: "fuse.csi.fluid-rs.io".into(),
-            ..MountInfo::conventional("x", "X", "n", "d")
+            fuse_generation: Some("3".into()),
+            ..conventional("x", "X", "n", "d")
         };
-        let (pv, _) = build(&ds, &mount);
+        let (pv, pvc) = build(&ds, &mount);
+        // Created with the fuse generation the CSI plugin compares: no patch after.
+        for labels in [&pv.metadata.labels, &pvc.metadata.labels] {
+            assert_eq!(labels.as_ref().unwrap()[FUSE_GENERATION_LABEL], "3");
+        }
         let csi = pv.spec.unwrap().csi.unwrap();
         assert_eq!(csi.driver, "fuse.csi.fluid-rs.io");
         assert_eq!(
@@ -257,7 +274,7 @@ mod tests {
     fn capacity_and_access_modes_come_from_the_dataset() {
         let ds = dataset(json!({"metadata": {"name": "d", "namespace": "n",
             "annotations": {CAPACITY_ANNOTATION: "5Gi"}}, "spec": {"accessModes": ["ReadWriteMany"]}}));
-        let (pv, pvc) = build(&ds, &MountInfo::conventional("x", "X", "n", "d"));
+        let (pv, pvc) = build(&ds, &conventional("x", "X", "n", "d"));
         assert_eq!(pv.spec.unwrap().capacity.unwrap()["storage"].0, "5Gi");
         assert_eq!(pvc.spec.unwrap().access_modes.unwrap(), ["ReadWriteMany"]);
     }
@@ -268,7 +285,7 @@ mod tests {
         let ns = "a-long-team";
         let ds =
             dataset(json!({"metadata": {"name": name, "namespace": ns, "uid": "u1"}, "spec": {}}));
-        let (pv, _) = build(&ds, &MountInfo::conventional("x", "X", ns, &name));
+        let (pv, _) = build(&ds, &conventional("x", "X", ns, &name));
         let pv = serde_json::to_value(pv).unwrap();
         assert_eq!(
             pv["spec"]["csi"]["volumeAttributes"]["mount_pod_node_selector_key"],
@@ -282,7 +299,7 @@ mod tests {
     fn a_pv_of_the_same_name_claimed_by_another_dataset_is_not_ours() {
         // `a-b/c` and `a/b-c` both map to PV `a-b-c`.
         let ds = dataset(json!({"metadata": {"name": "b-c", "namespace": "a"}, "spec": {}}));
-        let (pv, pvc) = build(&ds, &MountInfo::conventional("x", "X", "a", "b-c"));
+        let (pv, pvc) = build(&ds, &conventional("x", "X", "a", "b-c"));
         assert_eq!(pv_ownership(Some(&pv), "a", "b-c"), Ownership::Ours);
         assert!(matches!(pv_ownership(Some(&pv), "a-b", "c"),
             Ownership::Foreign(m) if m.contains("belongs to claim a/b-c")));

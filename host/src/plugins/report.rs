@@ -42,7 +42,7 @@ impl From<&Plugin> for PluginReport {
             runtime: info.runtime.clone(),
             hooks: info.hooks.clone(),
             chart_bytes: p.chart().len(),
-            mount_type: info.mount_type.clone().unwrap_or_else(|| info.name.clone()),
+            mount_type: info.fuse_mount_type().to_owned(),
             cluster_scoped_kinds: info.cluster_scoped_kinds.clone(),
         }
     }

@@ -1,7 +1,7 @@
 //! Typed-free access to any kind (`apiVersion` + `kind` as strings), as engines ask for it.
 
-use crate::controller::caches::{Cached, Caches};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use crate::controller::caches::{Cached, Caches, ReleaseIndex, ReleaseRecord};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{pinned_kind, Scope};
@@ -148,6 +148,26 @@ impl Cluster {
         found
             .map(|o| serde_json::to_value(o).map_err(|e| ClusterError::Failed(e.to_string())))
             .transpose()
+    }
+
+    /// The storage records of the Helm release `release` in `namespace` (helm runs with
+    /// `HELM_DRIVER=configmap`): from the release cache once it runs, else listed (metadata).
+    pub async fn release(
+        &self,
+        namespace: &str,
+        release: &str,
+    ) -> Result<ReleaseIndex, ClusterError> {
+        if let Some(caches) = self.caches.get() {
+            return Ok(caches.release(namespace, release));
+        }
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let lp = ListParams::default().labels(&format!("owner=helm,name={release}"));
+        let list = api.list_metadata(&lp).await.map_err(api_err(format!(
+            "list the records of release {namespace}/{release}"
+        )))?;
+        Ok(ReleaseIndex::from_records(
+            list.items.iter().filter_map(ReleaseRecord::read),
+        ))
     }
 
     /// Lists objects, optionally by label selector.

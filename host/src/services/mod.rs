@@ -7,8 +7,12 @@
 mod chart_scope;
 mod cluster;
 mod helm;
+mod helm_cli;
+mod helm_engine;
 mod scope;
 
 pub use cluster::{api_err, Cluster, ClusterError, FIELD_MANAGER};
-pub use helm::{fnv1a, Helm, HelmError, HELM_DRIVER};
+pub use helm::{Chart, ChartEngineKind, Helm, HelmError, HELM_DRIVER};
+pub use helm_cli::fnv1a;
+pub use helm_engine::{ResidentEngine, ENGINE_PROTOCOL};
 pub use scope::{Expiry, ScopedServices};

@@ -1,7 +1,8 @@
 //! One runtime's view of the host services: what a hook's `Host` calls reach.
 
 use super::cluster::{Cluster, ClusterError};
-use super::helm::{Helm, HelmError};
+use super::helm::{Chart, Helm, HelmError};
+use crate::lifecycle::Ownership;
 use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
 use fluid_plugin_api::ServiceHandler;
@@ -169,6 +170,30 @@ impl ScopedServices {
         })
     }
 
+    /// Refuses to change a release installed by someone else: a user's application, or
+    /// another runtime's engine. A release is ours when its records carry this runtime's uid
+    /// (`--labels` at install); one that does not exist yet may be installed.
+    async fn release_not_foreign(
+        &self,
+        service: &str,
+        release: &str,
+    ) -> Result<(), ServiceFailure> {
+        let uid = self.runtime.uid.as_deref().unwrap_or_default();
+        let index = self
+            .cluster
+            .release(&self.namespace, release)
+            .await
+            .map_err(|e| from_cluster(service, e))?;
+        match index.ownership(uid) {
+            Ownership::Foreign(why) => Err(failure(
+                service,
+                ServiceErrorKind::BadRequest,
+                format!("{why}: engines may only change the releases the host installed for their runtime"),
+            )),
+            Ownership::Ours | Ownership::Absent => Ok(()),
+        }
+    }
+
     async fn namespaced_only(
         &self,
         service: &str,
@@ -187,36 +212,33 @@ impl ScopedServices {
         }
     }
 
+    /// The chart of a helm request: the one it carries, else the plugin's.
     fn chart_for(
         &self,
         service: &str,
         req: &HelmInstallRequest,
-    ) -> Result<std::path::PathBuf, ServiceFailure> {
-        let bytes = match &req.chart_base64 {
+    ) -> Result<std::borrow::Cow<'static, [u8]>, ServiceFailure> {
+        match &req.chart_base64 {
             Some(b64) => base64::engine::general_purpose::STANDARD
                 .decode(b64)
+                .map(std::borrow::Cow::Owned)
                 .map_err(|e| {
                     failure(
                         service,
                         ServiceErrorKind::BadRequest,
                         format!("chartBase64: {e}"),
                     )
-                })?,
-            None if self.chart.is_empty() => {
-                return Err(failure(
-                    service,
-                    ServiceErrorKind::BadRequest,
-                    format!(
-                        "plugin {} has no chart and the request carries none",
-                        self.plugin
-                    ),
-                ))
-            }
-            None => self.chart.to_vec(),
-        };
-        self.helm
-            .chart_file(&self.plugin, &bytes)
-            .map_err(|e| from_helm(service, e))
+                }),
+            None if self.chart.is_empty() => Err(failure(
+                service,
+                ServiceErrorKind::BadRequest,
+                format!(
+                    "plugin {} has no chart and the request carries none",
+                    self.plugin
+                ),
+            )),
+            None => Ok(std::borrow::Cow::Borrowed(self.chart)),
+        }
     }
 
     async fn serve(&self, service: &str, request: &str) -> Result<String, ServiceFailure> {
@@ -310,6 +332,7 @@ impl ScopedServices {
             }
             Service::HelmInstall | Service::HelmUpgrade => {
                 let r: HelmInstallRequest = Self::parse(service, request)?;
+                self.release_not_foreign(service, &r.release).await?;
                 let chart = self.chart_for(service, &r)?;
                 let uid = self.runtime.uid.clone().unwrap_or_default();
                 let s = self
@@ -317,7 +340,10 @@ impl ScopedServices {
                     .upgrade(
                         ns,
                         &r.release,
-                        &chart,
+                        Chart {
+                            name: &self.plugin,
+                            tgz: &chart,
+                        },
                         &r.values,
                         known == Service::HelmInstall,
                         &[(crate::controller::caches::RUNTIME_UID_LABEL, &uid)],
@@ -335,6 +361,7 @@ impl ScopedServices {
             }
             Service::HelmUninstall => {
                 let r: HelmReleaseRequest = Self::parse(service, request)?;
+                self.release_not_foreign(service, &r.release).await?;
                 let uninstalled = self
                     .helm
                     .uninstall(ns, &r.release)

@@ -53,12 +53,18 @@ impl Controller {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("FLUID_HELM", tool_path("helm").unwrap())
+            .env("FLUID_HELM_ENGINE", tool_path("fluid-helm-engine").unwrap())
             .env("RUST_LOG", "info,fluid_host=debug")
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
             .expect("start fluid-controller");
         Controller { child, log }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it.

@@ -6,8 +6,9 @@
 pub mod apiserver;
 pub mod controller;
 pub mod objects;
+pub mod procs;
 
-use fluid_plugin_api::protocol::{HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure};
+use fluid_plugin_api::protocol::{HookRequest, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -119,15 +120,13 @@ pub fn reference_plugins() -> tempfile::TempDir {
 /// A hook request for a runtime named `name` in namespace `ns`.
 pub fn request(name: &str, input: Value) -> HookRequest {
     HookRequest {
-        host_protocol: ProtocolVersion::CURRENT,
-        runtime: json!({
+        input,
+        ..HookRequest::new(json!({
             "apiVersion": "fixtures.fluid.io/v1alpha1",
             "kind": "AlphaRuntime",
             "metadata": {"name": name, "namespace": "default"},
             "spec": {"replicas": 1}
-        }),
-        dataset: None,
-        input,
+        }))
     }
 }
 
@@ -184,5 +183,33 @@ impl ServiceHandler for RecordingServices {
             }
         };
         Ok(answer.to_string())
+    }
+}
+
+/// The chart engine the tests run on: `FLUID_CHART_ENGINE` (`resident` or `helm`), as the
+/// controller reads it; resident when unset, as the controller's default.
+pub fn chart_engine() -> fluid_host::services::ChartEngineKind {
+    use clap::ValueEnum;
+    let name = std::env::var("FLUID_CHART_ENGINE").unwrap_or_default();
+    if name.is_empty() {
+        return fluid_host::services::ChartEngineKind::Resident;
+    }
+    fluid_host::services::ChartEngineKind::from_str(&name, true)
+        .unwrap_or_else(|e| panic!("FLUID_CHART_ENGINE={name}: {e}"))
+}
+
+/// Releases made as the controller makes them with [`chart_engine`]: a resident engine of
+/// this test's own, or `helm` processes writing charts under `charts_dir`.
+pub fn helm(charts_dir: &str) -> fluid_host::services::Helm {
+    use fluid_host::services::{ChartEngineKind, Helm, ResidentEngine};
+    use fluid_test_support::tool_path;
+    match chart_engine() {
+        ChartEngineKind::Helm => Helm::new(
+            tool_path("helm").unwrap(),
+            std::env::temp_dir().join(charts_dir),
+        ),
+        ChartEngineKind::Resident => Helm::resident(std::sync::Arc::new(ResidentEngine::new(
+            tool_path("fluid-helm-engine").unwrap(),
+        ))),
     }
 }

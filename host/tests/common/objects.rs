@@ -88,3 +88,20 @@ pub fn condition(object: &Value, kind: &str) -> Option<Value> {
         .find(|c| c["type"] == kind)
         .cloned()
 }
+
+/// Waits until the object `what` (`kind/name` in `ns`) has condition `kind` with `status`
+/// (`"True"`, `"False"`); returns the condition.
+pub async fn wait_condition(
+    ns: &str,
+    what: &str,
+    kind: &str,
+    status: &str,
+) -> fluid_test_support::Result<Value> {
+    wait_until(&format!("{what}: {kind}={status}"), WAIT, || async {
+        let object = get(ns, what).ok_or_else(|| format!("no {what}"))?;
+        condition(&object, kind)
+            .filter(|c| c["status"] == status)
+            .ok_or(format!("status {}", object["status"]))
+    })
+    .await
+}

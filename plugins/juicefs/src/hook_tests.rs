@@ -2,10 +2,9 @@
 //! real `.stats`, metadata in the background, health, and the chart rendered by helm.
 
 use super::*;
-use crate::transform::tests::{sample, COMMUNITY, ENTERPRISE};
-use fluid_plugin_api::protocol::{
-    Hook, HookRequest, ProtocolVersion, ServiceErrorKind, ServiceFailure,
-};
+use crate::transform::tests::{conventions, sample, COMMUNITY, ENTERPRISE};
+use fluid_plugin_api::conventions::merge_values;
+use fluid_plugin_api::protocol::{Hook, HookRequest, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::{with_host, ServiceHandler};
 use std::sync::Mutex;
 
@@ -73,10 +72,9 @@ fn cx(hook: Hook, runtime: &JuiceFSRuntime, dataset: &Dataset) -> HookContext {
     HookContext::new(
         hook,
         HookRequest {
-            host_protocol: ProtocolVersion::CURRENT,
-            runtime: serde_json::to_value(runtime).unwrap(),
             dataset: Some(serde_json::to_value(dataset).unwrap()),
-            input: Value::Null,
+            conventions: Some(conventions(runtime, dataset)),
+            ..HookRequest::new(serde_json::to_value(runtime).unwrap())
         },
     )
 }
@@ -408,14 +406,12 @@ fn helm_renders_the_chart_with_the_transform_values() {
             objects: vec![blanked(&secret)],
             ..Default::default()
         };
-        let mut values = with_host(&fake, |h| {
+        let engine_values = with_host(&fake, |h| {
             done(JuiceFs.transform(&cx(Hook::Transform, &rt, &ds), h))
         });
-        values["fullnameOverride"] = "jfsdemo".into();
-        values["ownerDatasetId"] = "ns-jfsdemo".into();
-        values["runtimeIdentity"] = json!({"namespace": "ns", "name": "jfsdemo"});
-        values["owner"] = json!({"enabled": true, "name": "jfsdemo", "kind": KIND, "apiVersion": API_VERSION,
-            "uid": "0000-1111", "blockOwnerDeletion": false, "controller": true});
+        // As the controller installs it: its values, the engine's merged over them.
+        let mut values = conventions(&rt, &ds).chart_values();
+        merge_values(&mut values, engine_values);
         let dir = tempfile_dir();
         let values_file = dir.join("values.yaml");
         std::fs::write(&values_file, serde_yaml::to_string(&values).unwrap()).unwrap();

@@ -174,7 +174,8 @@ impl Engine for JuiceFs {
         let Some(dataset) = cx.dataset_as::<Dataset>()? else {
             return Ok(Outcome::Done(v));
         };
-        if let Err(problems) = transform::values(&runtime, &dataset, &settings()) {
+        if let Err(problems) = transform::values(&runtime, &dataset, &settings(), cx.conventions()?)
+        {
             v.errors.extend(problems.into_iter().map(|p| FieldError {
                 field: p.field,
                 message: p.message,
@@ -189,8 +190,8 @@ impl Engine for JuiceFs {
     /// serve running mounts, and the CSI plugin labels nodes by the original key.
     fn transform(&self, cx: &HookContext, host: &Host) -> HookResult<Value> {
         let (runtime, dataset) = objects(cx)?;
-        let mut values =
-            transform::values(&runtime, &dataset, &settings()).map_err(|problems| {
+        let mut values = transform::values(&runtime, &dataset, &settings(), cx.conventions()?)
+            .map_err(|problems| {
                 HookError::new(
                     problems
                         .iter()
@@ -230,7 +231,7 @@ impl Engine for JuiceFs {
         if !auto || known {
             return Ok(Outcome::Default);
         }
-        let mount = transform::mount::mount_path(cx.namespace(), cx.name());
+        let mount = cx.conventions()?.fuse_mount_path.clone();
         let job = status::metadata_job(&mount);
         // Fluid's choice: the first ready worker.
         if let Some(pod) = ready_pods(host, cx.name(), "juicefs-worker")?.first() {
@@ -291,10 +292,7 @@ impl Engine for JuiceFs {
             Edition::Community => ("juicefs-fuse", status::FUSE_CONTAINER),
             Edition::Enterprise => ("juicefs-worker", status::WORKER_CONTAINER),
         };
-        let stats_file = format!(
-            "{}/.stats",
-            transform::mount::mount_path(cx.namespace(), cx.name())
-        );
+        let stats_file = format!("{}/.stats", cx.conventions()?.fuse_mount_path);
         let mut clients = vec![];
         let started = std::time::Instant::now();
         for pod in ready_pods(host, cx.name(), role)? {

@@ -140,3 +140,40 @@ export_engine! {
     crd: crd_json_of::<ReferenceRuntime>(),
     chart: include_bytes!(concat!(env!("OUT_DIR"), "/chart.tgz")),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fluid_plugin_api::testing::{Chart, HookContextBuilder, ScriptedHost};
+    use fluid_plugin_api::Hook;
+
+    /// The reference chart, rendered by helm as the controller installs it, keeps every
+    /// convention (needs helm: FLUID_HELM or PATH; scripts/test sets FLUID_HELM).
+    #[test]
+    fn the_chart_keeps_the_controllers_conventions() {
+        let runtime = ReferenceRuntime::new(
+            "demo",
+            ReferenceRuntimeSpec {
+                replicas: 2,
+                ..Default::default()
+            },
+        );
+        let sample = HookContextBuilder::new("reference", &runtime)
+            .dataset(&json!({"metadata": {"name": "demo"}}));
+        let values = match ScriptedHost::new()
+            .run(|h| Reference.transform(&sample.build(Hook::Transform), h))
+        {
+            Ok(Outcome::Done(values)) => values,
+            other => panic!("{other:?}"),
+        };
+        let rendered = Chart::new(include_bytes!(concat!(env!("OUT_DIR"), "/chart.tgz")))
+            .render(&sample, &values)
+            .unwrap();
+        rendered.check().unwrap();
+        let fuse = rendered.get("DaemonSet", "demo-fuse").unwrap();
+        assert_eq!(
+            fuse["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"],
+            "/runtime-mnt/reference/default/demo/reference-fuse"
+        );
+    }
+}

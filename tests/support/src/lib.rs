@@ -172,10 +172,11 @@ pub fn tools_dir() -> Result<PathBuf> {
     )
 }
 
-/// Path of the pinned `kubectl` or `helm`, installing them first if needed.
+/// Path of the pinned `kubectl` or `helm`, or of the resident chart engine
+/// (`fluid-helm-engine`, built from `helm-engine/`), installing them first if needed.
 pub fn tool_path(name: &str) -> Result<PathBuf> {
     match name {
-        "kubectl" | "helm" => Ok(tools_dir()?.join(name)),
+        "kubectl" | "helm" | "fluid-helm-engine" => Ok(tools_dir()?.join(name)),
         other => Err(Error::UnknownTool(other.into())),
     }
 }

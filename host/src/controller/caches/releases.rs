@@ -66,6 +66,24 @@ impl ReleaseIndex {
         index
     }
 
+    /// Whose the release is, for the runtime of uid `runtime_uid`.
+    pub fn ownership(&self, runtime_uid: &str) -> Ownership {
+        let Some(newest) = &self.newest else {
+            return Ownership::Absent;
+        };
+        match newest.runtime_uid.as_deref() {
+            Some(uid) if uid == runtime_uid && !uid.is_empty() => Ownership::Ours,
+            Some(uid) => Ownership::Foreign(format!(
+                "Helm release {}/{} was installed for another runtime (uid {uid})",
+                newest.namespace, newest.release
+            )),
+            None => Ownership::Foreign(format!(
+                "Helm release {}/{} exists and was not installed by fluid-rs for this runtime",
+                newest.namespace, newest.release
+            )),
+        }
+    }
+
     /// The release as the lifecycle sees it, for the runtime of uid `runtime_uid`, at `now`
     /// (unix seconds).
     pub fn view(&self, runtime_uid: &str, now: i64) -> ReleaseView {
@@ -76,17 +94,7 @@ impl ReleaseIndex {
                 age_secs: 0,
             };
         };
-        let ownership = match newest.runtime_uid.as_deref() {
-            Some(uid) if uid == runtime_uid && !uid.is_empty() => Ownership::Ours,
-            Some(uid) => Ownership::Foreign(format!(
-                "Helm release {}/{} was installed for another runtime (uid {uid})",
-                newest.namespace, newest.release
-            )),
-            None => Ownership::Foreign(format!(
-                "Helm release {}/{} exists and was not installed by fluid-rs for this runtime",
-                newest.namespace, newest.release
-            )),
-        };
+        let ownership = self.ownership(runtime_uid);
         ReleaseView {
             ownership,
             state: ReleaseState::from_helm(&newest.status),

@@ -29,10 +29,14 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        runtimes.push(json!({
+        let mut entry = json!({
             "name": name, "namespace": ns, "category": CATEGORY, "type": pass.ctx.engine(),
-            "masterReplicas": pass.runtime_json["spec"]["master"]["replicas"].as_i64().unwrap_or(1),
-        }));
+        });
+        // Only an engine with a master says how many (Fluid omits 0: `omitempty`).
+        if let Some(n) = master_replicas(&pass.runtime_json) {
+            entry["masterReplicas"] = json!(n);
+        }
+        runtimes.push(entry);
         let mut status = json!({ "runtimes": runtimes });
         crate::controller::schema::complete(
             &mut status,
@@ -75,15 +79,44 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         .await
         .map_err(api_err(format!("label runtime {ns}/{name}")))?;
     pass.wrote_runtime(written);
-    let message = format!("bound to dataset {ns}/{name}");
+    // Claimed is not Bound: the Dataset becomes Bound once the engine is set up (`bind`), and
+    // an invalid spec keeps it NotBound.
+    let message = format!(
+        "claimed dataset {ns}/{name} (this runtime is in its status.runtimes); it becomes Bound \
+         once the engine is set up"
+    );
     pass.report(
         &Condition {
             kind: types::DATASET_BOUND,
-            status: true,
-            reason: "DatasetBound",
+            status: false,
+            reason: "DatasetClaimed",
             message: &message,
         },
         None,
     );
     Ok(())
+}
+
+/// The runtime's `spec.master.replicas`, when it has a master and says how many.
+fn master_replicas(runtime: &serde_json::Value) -> Option<i64> {
+    runtime["spec"]["master"]["replicas"]
+        .as_i64()
+        .filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_replicas_only_for_an_engine_with_a_master() {
+        let with = json!({"spec": {"master": {"replicas": 3}, "replicas": 2}});
+        assert_eq!(master_replicas(&with), Some(3));
+        // JuiceFS, the reference engine, vendorfs: no master, no count (not 1).
+        assert_eq!(master_replicas(&json!({"spec": {"replicas": 2}})), None);
+        assert_eq!(
+            master_replicas(&json!({"spec": {"master": {"replicas": 0}}})),
+            None
+        );
+    }
 }

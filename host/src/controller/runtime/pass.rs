@@ -8,6 +8,7 @@ use crate::controller::names;
 use crate::controller::status::StatusDraft;
 use crate::controller::{finalizer, volume as pv};
 use crate::lifecycle::{next_step, Claim, DatasetView, Observed, RuntimeView, Step, VolumeView};
+use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::types::Dataset;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -173,6 +174,14 @@ impl<'a> Pass<'a> {
             &self.ns,
             &self.ctx.caches.dataset_kind,
         )
+    }
+
+    /// What the host decided for this runtime: names, fuse paths, owner (chart values and
+    /// every hook get them).
+    pub fn conventions(&self) -> Conventions {
+        self.ctx
+            .hooks
+            .conventions(&self.runtime_json, self.dataset_json.as_ref())
     }
 
     /// Runs `hook` with the pass's runtime and Dataset; `None` when the engine leaves it to
@@ -349,15 +358,20 @@ impl<'a> Pass<'a> {
         } else {
             setup::Progress::Ready
         };
-        let volume_ready = volume::ensure(self).await?;
+        match progress {
+            setup::Progress::RecheckIn(d) => return Ok(Action::requeue(d)),
+            // Progress comes from the watched objects (workloads, release, volume).
+            setup::Progress::Waiting => return Ok(Action::await_change()),
+            setup::Progress::Ready => {}
+        }
+        // The volume only once the engine is set up (as Fluid): a failed or unfinished install
+        // leaves no PV/PVC a pod could wait on, and the PV is created with the fuse
+        // DaemonSet's generation.
+        if !volume::ensure(self).await? {
+            return Ok(Action::await_change());
+        }
         if setup_needed {
-            match progress {
-                setup::Progress::RecheckIn(d) => return Ok(Action::requeue(d)),
-                // Progress comes from the watched objects (workloads, release, volume).
-                setup::Progress::Waiting => return Ok(Action::await_change()),
-                setup::Progress::Ready if !volume_ready => return Ok(Action::await_change()),
-                setup::Progress::Ready => setup::bind(self)?,
-            }
+            setup::bind(self)?;
         }
         sync::sync(self).await?;
         Ok(Action::requeue(self.ctx.config.sync_period))

@@ -11,7 +11,8 @@ use crate::controller::caches::RUNTIME_UID_LABEL;
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
 use crate::lifecycle::{release_action, ReleaseAction, Repair};
-use crate::services::fnv1a;
+use crate::services::{fnv1a, Chart};
+use fluid_plugin_api::conventions::merge_values;
 use fluid_plugin_api::protocol::Hook;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
@@ -39,45 +40,12 @@ pub(super) enum Ensured {
     Busy(u64),
 }
 
-/// The values the host adds to every engine chart: Fluid's common keys, and the conventions
-/// the host decides (the fuse node-selector label).
-pub fn host_values(pass: &Pass<'_>) -> Value {
-    let (ns, name) = (&pass.ns, &pass.name);
-    let dataset_uid = pass.dataset_uid();
-    json!({
-        "fullnameOverride": name,
-        "ownerDatasetId": names::dataset_id(ns, name, dataset_uid),
-        "runtimeIdentity": {"namespace": ns, "name": name},
-        "fuseNodeSelectorKey": names::fuse_label(ns, name, dataset_uid),
-        "owner": {
-            "enabled": true,
-            "name": name,
-            "kind": pass.ctx.kind.kind,
-            "apiVersion": pass.ctx.kind.api_version,
-            "uid": pass.uid(),
-            "blockOwnerDeletion": false,
-            "controller": true,
-        },
-    })
-}
-
-/// Deep-merges `overlay` into `base` (objects merge, everything else replaces).
-pub fn merge(base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, o) => *b = o,
-    }
-}
-
-/// The chart values: the host's, overlaid with the engine's `transform`.
+/// The chart values: the host's (the runtime's conventions), overlaid with the engine's
+/// `transform`.
 pub async fn values(pass: &Pass<'_>) -> Result<Value, ReconcileError> {
-    let mut values = host_values(pass);
+    let mut values = pass.conventions().chart_values();
     if let Some(engine_values) = pass.hook(Hook::Transform).await? {
-        merge(&mut values, engine_values);
+        merge_values(&mut values, engine_values);
     }
     Ok(values)
 }
@@ -234,7 +202,6 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
             pass.ctx.engine()
         )));
     }
-    let file = pass.ctx.helm.chart_file(pass.ctx.engine(), chart)?;
     let uid = pass.uid().to_owned();
     let release = pass
         .ctx
@@ -242,7 +209,10 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
         .upgrade(
             &pass.ns,
             &pass.name,
-            &file,
+            Chart {
+                name: pass.ctx.engine(),
+                tgz: chart,
+            },
             &values,
             true,
             &[(RUNTIME_UID_LABEL, uid.as_str())],
@@ -270,19 +240,6 @@ async fn install_values(pass: &mut Pass<'_>, values: Value) -> Result<(), Reconc
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_overlays_engine_values_on_host_values() {
-        let mut base = json!({"owner": {"enabled": true, "name": "a"}, "fullnameOverride": "a"});
-        merge(
-            &mut base,
-            json!({"owner": {"name": "b"}, "worker": {"replicas": 0}}),
-        );
-        assert_eq!(
-            base,
-            json!({"owner": {"enabled": true, "name": "b"}, "fullnameOverride": "a", "worker": {"replicas": 0}})
-        );
-    }
 
     #[test]
     fn the_workloads_of_a_manifest_are_found() {

@@ -134,5 +134,15 @@ pub(super) fn bind(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         let message = format!("bound to {} runtime {}", pass.ctx.engine(), pass.name);
         pass.dataset_event(false, "DatasetBound", &message);
     }
+    let message = format!("dataset {}/{} is bound to this runtime", pass.ns, pass.name);
+    pass.report(
+        &Condition {
+            kind: types::DATASET_BOUND,
+            status: true,
+            reason: "DatasetBound",
+            message: &message,
+        },
+        None,
+    );
     Ok(())
 }

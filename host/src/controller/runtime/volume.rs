@@ -22,14 +22,13 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> 
     let Some(dataset) = pass.dataset_typed()? else {
         return Ok(false);
     };
-    let info = pass.ctx.hooks.plugin.info();
-    let mount_type = info.mount_type.clone().unwrap_or_else(|| info.name.clone());
     let mount = MountInfo {
         clean_policy: pass.runtime_json["spec"]["fuse"]["cleanPolicy"]
             .as_str()
             .map(str::to_owned),
         driver: pass.ctx.config.csi_driver.clone(),
-        ..MountInfo::conventional(pass.ctx.engine(), &mount_type, &pass.ns, &pass.name)
+        fuse_generation: fuse_generation(pass),
+        ..MountInfo::of(&pass.conventions())
     };
     let (pv, pvc) = shape::build(&dataset, &mount);
     let (ns, name) = (pass.ns.clone(), pass.name.clone());
@@ -106,11 +105,7 @@ fn conflict(pass: &mut Pass<'_>, whose: &str) -> bool {
 pub(super) async fn sync_fuse_generation(pass: &Pass<'_>) -> Result<(), ReconcileError> {
     let (ns, name) = (&pass.ns, &pass.name);
     let caches = &pass.ctx.caches;
-    let Some(generation) = caches
-        .daemonset(ns, &format!("{name}-fuse"))
-        .and_then(|d| d.metadata.generation)
-        .map(|g| g.to_string())
-    else {
+    let Some(generation) = fuse_generation(pass) else {
         return Ok(());
     };
     let stale = |labels: Option<&std::collections::BTreeMap<String, String>>| {
@@ -221,4 +216,13 @@ where
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(e) => Err(api_err(format!("delete {what}"))(e).into()),
     }
+}
+
+/// The generation of the runtime's fuse DaemonSet, from the watch cache.
+fn fuse_generation(pass: &Pass<'_>) -> Option<String> {
+    pass.ctx
+        .caches
+        .daemonset(&pass.ns, &format!("{}-fuse", pass.name))
+        .and_then(|d| d.metadata.generation)
+        .map(|g| g.to_string())
 }

@@ -12,6 +12,7 @@ pub mod tieredstore;
 
 use crate::crd::JuiceFSRuntime;
 use edition::Edition;
+use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::types::{Dataset, FuseCleanPolicy};
 use options::{Component, FormatInput, MountInput};
 use serde_json::{json, Value};
@@ -44,12 +45,14 @@ impl Problem {
     }
 }
 
-/// The chart values for a runtime and its Dataset. The host adds `fullnameOverride`,
-/// `ownerDatasetId`, `runtimeIdentity` and `owner`.
+/// The chart values for a runtime and its Dataset. The paths and the fuse node label are the
+/// controller's `conventions`; the controller adds them as values too (`fullnameOverride`,
+/// `ownerDatasetId`, `runtimeIdentity`, `owner`, ...).
 pub fn values(
     runtime: &JuiceFSRuntime,
     dataset: &Dataset,
     settings: &Settings,
+    conventions: &Conventions,
 ) -> Result<Value, Vec<Problem>> {
     let ns = runtime.metadata.namespace.as_deref().unwrap_or_default();
     let name = runtime.metadata.name.as_deref().unwrap_or_default();
@@ -128,7 +131,7 @@ pub fn values(
         .as_deref()
         .filter(|m| !m.is_empty())
         .is_none_or(|m| m.iter().any(|a| a == "ReadOnlyMany"));
-    let mount_path = mount::mount_path(ns, name);
+    let mount_path = conventions.fuse_mount_path.clone();
     let worker_host = mount::is_host_network(worker.network_mode);
     let fuse_host = mount::is_host_network(fuse.network_mode);
     let (worker_port, fuse_port) = mount::metrics_ports(
@@ -211,8 +214,7 @@ pub fn values(
             .unwrap_or_default()
     };
     let mut fuse_selector = fuse.node_selector.clone().unwrap_or_default();
-    let dataset_uid = dataset.metadata.uid.as_deref().unwrap_or_default();
-    fuse_selector.insert(mount::fuse_label(ns, name, dataset_uid), "true".into());
+    fuse_selector.insert(conventions.fuse_node_selector_key.clone(), "true".into());
     let tolerations: Vec<Value> = dataset
         .spec
         .tolerations
@@ -292,7 +294,7 @@ pub fn values(
             "command": fuse_cmd,
             "statCmd": format!("stat -c %i {}", options::sh_quote(&mount_path)),
             "mountPath": mount_path,
-            "hostMountPath": mount::host_mount_path(ns, name),
+            "hostMountPath": conventions.fuse_host_mount_path,
             "subPath": if sub_path == "/" { String::new() } else { sub_path.clone() },
             "hostNetwork": fuse_host,
             "metricsPort": fuse_port,

@@ -1,23 +1,7 @@
-//! Where the file system is mounted: Fluid's paths and the fuse node label the CSI plugin
-//! sets, plus the metrics ports.
+//! The worker selector, the network mode and the metrics ports. (Where the file system is
+//! mounted and the fuse node label are the controller's conventions, `HookContext::conventions`.)
 
 use fluid_plugin_api::types::NetworkMode;
-
-/// Fluid's mount root on the nodes (`MOUNT_ROOT`).
-pub const MOUNT_ROOT: &str = "/runtime-mnt";
-
-/// The node directory the fuse DaemonSet mounts (`/runtime-mnt/juicefs/<ns>/<name>`).
-pub fn host_mount_path(namespace: &str, name: &str) -> String {
-    format!("{MOUNT_ROOT}/juicefs/{namespace}/{name}")
-}
-
-/// Where JuiceFS is mounted, inside the pods and on the node
-/// (`/runtime-mnt/juicefs/<ns>/<name>/juicefs-fuse`): the PV's `fluid_path`.
-pub fn mount_path(namespace: &str, name: &str) -> String {
-    format!("{}/juicefs-fuse", host_mount_path(namespace, name))
-}
-
-pub use fluid_plugin_api::conventions::fuse_label;
 
 /// The scale subresource's selector of the worker pods.
 pub fn worker_selector(name: &str) -> String {
@@ -69,13 +53,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_follow_fluid() {
-        assert_eq!(host_mount_path("ns", "jfs"), "/runtime-mnt/juicefs/ns/jfs");
-        assert_eq!(
-            mount_path("ns", "jfs"),
-            "/runtime-mnt/juicefs/ns/jfs/juicefs-fuse"
-        );
-        assert_eq!(fuse_label("ns", "jfs", "uid"), "fluid.io/f-ns-jfs");
+    fn the_worker_selector_is_the_charts() {
         assert_eq!(
             worker_selector("jfs"),
             "app=juicefs,release=jfs,role=juicefs-worker"

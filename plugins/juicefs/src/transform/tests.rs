@@ -23,6 +23,16 @@ pub(crate) fn sample(text: &str) -> (Value, Dataset, JuiceFSRuntime) {
     )
 }
 
+/// What the controller passes for the sample's runtime and Dataset.
+pub(crate) fn conventions(rt: &JuiceFSRuntime, ds: &Dataset) -> Conventions {
+    Conventions::of(
+        "juicefs",
+        "JuiceFS",
+        &serde_json::to_value(rt).unwrap(),
+        Some(&serde_json::to_value(ds).unwrap()),
+    )
+}
+
 fn secret_values(secret: &Value) -> Vec<String> {
     secret["stringData"]
         .as_object()
@@ -35,7 +45,7 @@ fn secret_values(secret: &Value) -> Vec<String> {
 #[test]
 fn the_community_sample_formats_and_mounts_with_secrets_by_reference() {
     let (secret, ds, rt) = sample(COMMUNITY);
-    let v = values(&rt, &ds, &Settings::default()).unwrap();
+    let v = values(&rt, &ds, &Settings::default(), &conventions(&rt, &ds)).unwrap();
     assert_eq!(v["edition"], "community");
     assert_eq!(v["source"], "${METAURL}");
     assert_eq!(v["image"], "juicedata/mount");
@@ -100,7 +110,7 @@ fn the_community_sample_formats_and_mounts_with_secrets_by_reference() {
 #[test]
 fn the_enterprise_sample_authenticates_with_a_token_and_shares_a_cache_group() {
     let (secret, ds, rt) = sample(ENTERPRISE);
-    let v = values(&rt, &ds, &Settings::default()).unwrap();
+    let v = values(&rt, &ds, &Settings::default(), &conventions(&rt, &ds)).unwrap();
     assert_eq!(v["edition"], "enterprise");
     assert_eq!(v["source"], "myjfs");
     assert_eq!(v["imageTag"], "ee-5.2.10-eb0a8b3");
@@ -155,7 +165,7 @@ fn component_settings_reach_the_values() {
         image_pull_secrets: vec!["regcred".into()],
         critical_fuse_pod: true,
     };
-    let v = values(&rt, &ds, &settings).unwrap();
+    let v = values(&rt, &ds, &settings, &conventions(&rt, &ds)).unwrap();
     let w = &v["worker"];
     let f = &v["fuse"];
     assert_eq!(w["replicas"], 3);
@@ -227,8 +237,8 @@ fn component_settings_reach_the_values() {
 #[test]
 fn the_same_input_gives_the_same_values() {
     let (_, ds, rt) = sample(COMMUNITY);
-    let a = values(&rt, &ds, &Settings::default()).unwrap();
-    let b = values(&rt, &ds, &Settings::default()).unwrap();
+    let a = values(&rt, &ds, &Settings::default(), &conventions(&rt, &ds)).unwrap();
+    let b = values(&rt, &ds, &Settings::default(), &conventions(&rt, &ds)).unwrap();
     assert_eq!(
         serde_yaml::to_string(&a).unwrap(),
         serde_yaml::to_string(&b).unwrap()
@@ -243,7 +253,7 @@ fn problems_name_their_fields() {
         serde_json::from_value(json!({"volumeMounts": [{"name": "nope", "mountPath": "/x"}]}))
             .unwrap(),
     );
-    let problems = values(&rt, &ds, &Settings::default()).unwrap_err();
+    let problems = values(&rt, &ds, &Settings::default(), &conventions(&rt, &ds)).unwrap_err();
     let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(
         fields,
@@ -251,7 +261,7 @@ fn problems_name_their_fields() {
     );
     ds.spec.mounts = Some(vec![]);
     assert_eq!(
-        values(&rt, &ds, &Settings::default()).unwrap_err()[0].field,
+        values(&rt, &ds, &Settings::default(), &conventions(&rt, &ds)).unwrap_err()[0].field,
         "spec.mounts"
     );
 }

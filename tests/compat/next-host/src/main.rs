@@ -1,5 +1,5 @@
-//! A host built against fluid-plugin-api 1.1: loads the plugin file given as argument, runs
-//! hooks against in-memory services that include the 1.1 `metrics` service, and prints
+//! A host built against fluid-plugin-api 1.2: loads the plugin file given as argument, runs
+//! hooks against in-memory services that include the 1.2 `metrics` service, and prints
 //! `{"info": ..., "answers": {hook: answer-or-error}, "services": [called services]}`.
 
 use fluid_plugin_api::loader::Plugin;
@@ -42,12 +42,7 @@ fn main() {
         }
     };
     let services = Services::default();
-    let request = HookRequest {
-        host_protocol: ProtocolVersion::CURRENT,
-        runtime: json!({"metadata": {"name": "demo", "namespace": "default"}}),
-        dataset: None,
-        input: Value::Null,
-    };
+    let request = HookRequest::new(json!({"metadata": {"name": "demo", "namespace": "default"}}));
     let mut answers = serde_json::Map::new();
     for hook in ["transform", "setup_master", "clean_cache"] {
         let answer = match plugin.call(hook, &request, &services) {
