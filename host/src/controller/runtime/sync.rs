@@ -82,6 +82,8 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         None => Some(pass.status.get("cacheStates").clone()).filter(Value::is_object),
     };
     if let Some(states) = cache {
+        // Fluid keeps them on the runtime and copies them to the Dataset.
+        pass.status.set("cacheStates", states.clone());
         pass.dataset_status.set("cacheStates", states);
     }
     if let Some(report) = pass.hook(Hook::UpdateDatasetStatus).await? {
