@@ -264,10 +264,7 @@ impl<'a> Pass<'a> {
                     &self.name,
                 ),
             },
-            release: caches
-                .release(&self.ns, &self.name)
-                .view(self.uid(), 0)
-                .ownership,
+            release: super::release::view(self, 0).ownership,
         })
     }
 

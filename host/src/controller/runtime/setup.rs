@@ -37,7 +37,7 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
                 not_ready(pass, "ReleasePending", message);
                 return Ok(Progress::RecheckIn(std::time::Duration::from_secs(secs)));
             }
-            Ensured::Current | Ensured::Installed | Ensured::Upgraded => {}
+            Ensured::Current | Ensured::Installed | Ensured::Upgraded | Ensured::Adopted => {}
         }
     }
     let master_ready = match pass.hook_as::<bool>(Hook::CheckMasterReady).await? {
