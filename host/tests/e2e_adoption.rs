@@ -34,23 +34,17 @@ fn uid(object: &Value) -> String {
     object["metadata"]["uid"].as_str().unwrap().to_owned()
 }
 
+/// The pods of a role.
+fn role_pods(ns: &str, role: &str) -> Vec<Value> {
+    let selector = format!("release={NAME},role={role}");
+    let out = kubectl(["get", "pods", "-n", ns, "-l", &selector, "-o", "json"]).unwrap();
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
 /// The pods of a role, as `(name, uid)`.
 fn pods(ns: &str, role: &str) -> Vec<(String, String)> {
-    let out = kubectl([
-        "get",
-        "pods",
-        "-n",
-        ns,
-        "-l",
-        &format!("release={NAME},role={role}"),
-        "-o",
-        "json",
-    ])
-    .unwrap();
-    let list: Value = serde_json::from_str(&out).unwrap();
-    let mut pods: Vec<(String, String)> = list["items"]
-        .as_array()
-        .unwrap()
+    let mut pods: Vec<(String, String)> = role_pods(ns, role)
         .iter()
         .map(|p| (p["metadata"]["name"].as_str().unwrap().to_owned(), uid(p)))
         .collect();
@@ -58,28 +52,16 @@ fn pods(ns: &str, role: &str) -> Vec<(String, String)> {
     pods
 }
 
+/// Whether the role has pods and all are ready.
 fn ready(ns: &str, role: &str) -> bool {
-    let out = kubectl([
-        "get",
-        "pods",
-        "-n",
-        ns,
-        "-l",
-        &format!("release={NAME},role={role}"),
-        "-o",
-        "json",
-    ])
-    .unwrap_or_default();
-    let list: Value = serde_json::from_str(&out).unwrap_or_default();
-    list["items"].as_array().is_some_and(|items| {
-        !items.is_empty()
-            && items.iter().all(|p| {
-                p["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
+    let pods = role_pods(ns, role);
+    !pods.is_empty()
+        && pods.iter().all(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
             })
-    })
+        })
 }
 
 /// Sets up, without fluid-rs, what Fluid's controllers leave for a Bound JuiceFS runtime.
