@@ -69,22 +69,24 @@ ownerReferences:
 {{- end }}
 {{- end }}
 
-{{/* The environment every JuiceFS container gets: foreground mounts, the runtime's
-identity, the secret references, then the user's. */}}
+{{/* A JuiceFS container's environment in Fluid's order: foreground mounts, the user's, the
+secret references, then (fuse only) the runtime's identity. */}}
 {{- define "juicefs.env" -}}
 - name: JFS_FOREGROUND
   value: "1"
+{{- with .component.envs }}
+{{ toYaml . }}
+{{- end }}
+{{- with .root.Values.secretEnvs }}
+{{ toYaml . }}
+{{- end }}
+{{- if .identity }}
 - name: FLUID_RUNTIME_TYPE
   value: juicefs
 - name: FLUID_RUNTIME_NS
   value: {{ .root.Values.runtimeIdentity.namespace | quote }}
 - name: FLUID_RUNTIME_NAME
   value: {{ .root.Values.runtimeIdentity.name | quote }}
-{{- with .root.Values.secretEnvs }}
-{{ toYaml . }}
-{{- end }}
-{{- with .component.envs }}
-{{ toYaml . }}
 {{- end }}
 {{- end }}
 

@@ -108,6 +108,14 @@ fn workloads_carry_fluids_labels_selectors_and_strategies() {
         assert_eq!(sts["spec"]["podManagementPolicy"], "Parallel");
         assert_eq!(sts["spec"]["serviceName"], format!("{name}-worker"));
         assert_eq!(pod["spec"]["containers"][0]["name"], "juicefs-worker");
+        // Fluid gives the runtime's identity to the fuse only.
+        let names: Vec<&str> = pod["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["name"].as_str())
+            .collect();
+        assert!(!names.contains(&"FLUID_RUNTIME_TYPE"), "{names:?}");
 
         let fuse = r.get("DaemonSet", &format!("{name}-fuse"));
         let labels = &fuse["spec"]["template"]["metadata"]["labels"];
@@ -139,6 +147,9 @@ fn workloads_carry_fluids_labels_selectors_and_strategies() {
             )
         );
         let env = &spec["containers"][0]["env"];
+        // Fluid's order: foreground, the user's, the secrets, then the runtime's identity.
+        let n = env.as_array().unwrap().len();
+        assert_eq!(env[n - 3]["name"], "FLUID_RUNTIME_TYPE", "{env}");
         for (k, v) in [
             ("FLUID_RUNTIME_TYPE", "juicefs"),
             ("FLUID_RUNTIME_NS", "ns"),
@@ -237,7 +248,7 @@ fn cache_paths_node_selectors_and_options_reach_the_pods() {
     );
     for spec in [worker, fuse] {
         let volumes = spec["volumes"].as_array().unwrap();
-        for (i, path) in [(1, "/mnt/cache1"), (2, "/mnt/cache2")] {
+        for (i, path) in [(0, "/mnt/cache1"), (1, "/mnt/cache2")] {
             let name = format!("cache-dir-{i}");
             assert!(
                 volumes.contains(&json!({"name": name, "hostPath":

@@ -92,11 +92,11 @@ fn the_community_sample_formats_and_mounts_with_secrets_by_reference() {
     assert_eq!(v["worker"]["replicas"], 1);
     assert_eq!(
         v["worker"]["volumes"],
-        json!([{"name": "cache-dir-1", "hostPath": {"path": "/cache", "type": "DirectoryOrCreate"}}])
+        json!([{"name": "cache-dir-0", "hostPath": {"path": "/cache", "type": "DirectoryOrCreate"}}])
     );
     assert_eq!(
         v["fuse"]["volumeMounts"],
-        json!([{"name": "cache-dir-1", "mountPath": "/cache"}])
+        json!([{"name": "cache-dir-0", "mountPath": "/cache"}])
     );
     let text = v.to_string();
     for secret_value in secret_values(&secret) {
@@ -220,11 +220,11 @@ fn component_settings_reach_the_values() {
     );
     assert_eq!(
         w["volumes"],
-        json!([{"name": "extra", "emptyDir": {}}, {"name": "cache-dir-1", "emptyDir": {}}, {"name": "cache-dir-2", "emptyDir": {}}])
+        json!([{"name": "extra", "emptyDir": {}}, {"name": "cache-dir-0", "emptyDir": {}}, {"name": "cache-dir-1", "emptyDir": {}}])
     );
     assert_eq!(
         f["volumes"],
-        json!([{"name": "cache-dir-1", "emptyDir": {}}, {"name": "cache-dir-2", "emptyDir": {}}])
+        json!([{"name": "cache-dir-0", "emptyDir": {}}, {"name": "cache-dir-1", "emptyDir": {}}])
     );
     assert_eq!(f["cleanPolicy"], "OnDemand");
     assert_eq!(f["criticalPod"], true);
