@@ -35,7 +35,7 @@ pub struct RuntimeView {
     pub deleting: bool,
     /// Carries the controller's finalizer.
     pub has_finalizer: bool,
-    /// Has an ownerReference to the Dataset (by uid) and the dataset-id label.
+    /// Has an ownerReference to the Dataset (by uid), and the dataset-id label is on both.
     pub adopted: bool,
 }
 
@@ -112,7 +112,7 @@ pub enum Step {
     /// Add the controller's finalizer (before anything that must be undone).
     AddFinalizer,
     /// Claim the Dataset: this runtime in `status.runtimes`, an ownerReference and the
-    /// dataset-id label on the runtime.
+    /// dataset-id label on the runtime and the Dataset.
     Claim,
     /// Validate, set up if the Dataset is not set up yet, create the volume if missing, sync.
     Run {

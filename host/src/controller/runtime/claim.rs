@@ -1,10 +1,12 @@
 //! Claiming the Dataset (the runtime's finalizer is already in place, so a claim never
 //! outlives the runtime): this runtime in the Dataset's `status.runtimes`, written against the
 //! Dataset's resourceVersion so two runtimes racing for one Dataset cannot both win; then an
-//! ownerReference to the Dataset and the `fluid.io/dataset-id` label on the runtime.
+//! ownerReference to the Dataset and the `fluid.io/dataset-id` label on the runtime and the
+//! Dataset (Fluid's).
 
 use super::pass::Pass;
 use super::ReconcileError;
+use crate::controller::caches::DATASET_ID_LABEL;
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
 use crate::services::api_err;
@@ -54,6 +56,23 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
             .map_err(api_err(format!("claim dataset {ns}/{name}")))?;
         pass.wrote_dataset(written);
     }
+    let id = names::dataset_id(&ns, &name, &dataset_uid);
+    // Fluid labels the Dataset too (the same label as on its PV, PVC and values).
+    let labelled = pass
+        .dataset
+        .as_ref()
+        .and_then(|d| d.metadata.labels.as_ref())
+        .and_then(|l| l.get(DATASET_ID_LABEL))
+        == Some(&id);
+    if !labelled {
+        let patch = json!({"metadata": {"labels": {DATASET_ID_LABEL: id}}});
+        let written = pass
+            .datasets_api()
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(api_err(format!("label dataset {ns}/{name}")))?;
+        pass.wrote_dataset(written);
+    }
     let meta = &pass.runtime.metadata;
     let mut owners = meta.owner_references.clone().unwrap_or_default();
     if !owners.iter().any(|o| o.uid == dataset_uid) {
@@ -67,10 +86,9 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
             },
         );
     }
-    let id = names::dataset_id(&ns, &name, &dataset_uid);
     let patch = json!({"metadata": {
         "ownerReferences": owners,
-        "labels": {"fluid.io/dataset-id": id},
+        "labels": {DATASET_ID_LABEL: id},
         "resourceVersion": meta.resource_version,
     }});
     let written = pass

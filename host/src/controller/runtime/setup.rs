@@ -37,7 +37,7 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
                 not_ready(pass, "ReleasePending", message);
                 return Ok(Progress::RecheckIn(std::time::Duration::from_secs(secs)));
             }
-            Ensured::Current | Ensured::Installed | Ensured::Upgraded => {}
+            Ensured::Current | Ensured::Installed | Ensured::Upgraded | Ensured::Adopted => {}
         }
     }
     let master_ready = match pass.hook_as::<bool>(Hook::CheckMasterReady).await? {
@@ -67,8 +67,12 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
             .unwrap_or_default()
             .is_empty(),
     };
-    if should_workers && pass.hook(Hook::SetupWorkers).await?.is_none() {
-        defaults::scale_workers(pass).await?;
+    if should_workers {
+        if pass.hook(Hook::SetupWorkers).await?.is_none() {
+            defaults::scale_workers(pass).await?;
+        }
+        pass.status
+            .condition(&crate::controller::workloads::WORKERS_INITIALIZED);
     }
     let workers = match pass.hook_as::<bool>(Hook::CheckWorkersReady).await? {
         Some(true) => Ok(()),
