@@ -21,7 +21,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(target: u16) -> Proxy {
+    async fn start(host: String, target: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
@@ -36,8 +36,9 @@ impl Proxy {
                     drop(client);
                     continue;
                 }
+                let host = host.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)).await {
+                    if let Ok(mut server) = TcpStream::connect((host.as_str(), target)).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
@@ -69,14 +70,17 @@ async fn watches_resume_within_seconds_after_an_outage() {
     let plugins = common::reference_plugins();
 
     let admin = std::fs::read_to_string(kubeconfig_path().unwrap()).unwrap();
-    let server = admin
+    // 127.0.0.1, or the real node's address when the cluster has one (the API server listens
+    // there only); its serving certificate covers 127.0.0.1 either way.
+    let (host, server) = admin
         .lines()
-        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
-        .and_then(|p| p.trim().parse::<u16>().ok())
-        .expect("the test kubeconfig names a local API server");
-    let proxy = Proxy::start(server).await;
+        .find_map(|l| l.trim().strip_prefix("server: https://"))
+        .and_then(|a| a.trim().rsplit_once(':'))
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .expect("the test kubeconfig names the API server as https://HOST:PORT");
+    let proxy = Proxy::start(host.clone(), server).await;
     let proxied = admin.replace(
-        &format!("https://127.0.0.1:{server}"),
+        &format!("https://{host}:{server}"),
         &format!("https://127.0.0.1:{}", proxy.port),
     );
     let kubeconfig = tempfile::NamedTempFile::new().unwrap();

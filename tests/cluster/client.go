@@ -141,3 +141,48 @@ func runNodes(args []string) int {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// runWaitNode waits until the Node --name is Ready, printing the reason it is not while waiting
+// ends, so that tests/cluster/up can say why a node did not come up.
+func runWaitNode(args []string) int {
+	fs := flag.NewFlagSet("wait-node", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig (required)")
+	name := fs.String("name", "", "node name (required)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *kubeconfig == "" || *name == "" {
+		fmt.Fprintln(os.Stderr, "wait-node: --kubeconfig and --name are required")
+		return 2
+	}
+	cs, err := clientFor(*kubeconfig)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wait-node: %v\n", err)
+		return 1
+	}
+	deadline := time.Now().Add(*timeout)
+	last := "not registered yet"
+	for {
+		node, err := cs.CoreV1().Nodes().Get(context.Background(), *name, metav1.GetOptions{})
+		switch {
+		case err != nil:
+			last = err.Error()
+		default:
+			for _, c := range node.Status.Conditions {
+				if c.Type != corev1.NodeReady {
+					continue
+				}
+				if c.Status == corev1.ConditionTrue {
+					return 0
+				}
+				last = fmt.Sprintf("Ready=%s: %s %s", c.Status, c.Reason, c.Message)
+			}
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "wait-node: %s not Ready after %v: %s\n", *name, *timeout, last)
+			return 1
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

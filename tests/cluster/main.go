@@ -10,6 +10,7 @@
 //	fluid-cluster pki --dir DIR               (CA, serving cert, service-account key, token)
 //	fluid-cluster wait-ready --kubeconfig F --timeout 120s
 //	fluid-cluster nodes --kubeconfig F --count 3 --timeout 120s
+//	fluid-cluster wait-node --kubeconfig F --name N --timeout 120s   (the real node Ready)
 package main
 
 import (
@@ -44,6 +45,7 @@ var commands = map[string]func(args []string) int{
 	"pki":        runPKI,
 	"wait-ready": runWaitReady,
 	"nodes":      runNodes,
+	"wait-node":  runWaitNode,
 }
 
 func main() {
@@ -69,5 +71,5 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: fluid-cluster etcd|apiserver|controller-manager|scheduler|pki|wait-ready|nodes [flags]")
+	fmt.Fprintln(os.Stderr, "usage: fluid-cluster etcd|apiserver|controller-manager|scheduler|pki|wait-ready|nodes|wait-node [flags]")
 }

@@ -1,11 +1,60 @@
+{{/* Labels on every object, as Fluid's chart writes them (`app`, `chart`, `release`,
+`heritage`, the recommended `app.kubernetes.io/*`, `fluid.io/managed-by`, `fluid.io/dataset-id`),
+plus fluid-rs' own `app.kubernetes.io/part-of`. */}}
 {{- define "juicefs.labels" -}}
 app: juicefs
-release: {{ .Release.Name }}
+chart: {{ .Values.chartLabel | quote }}
+release: {{ .Release.Name | quote }}
+heritage: {{ .Release.Service }}
 app.kubernetes.io/name: juicefs
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: fluid-rs
+fluid.io/managed-by: fluid
 fluid.io/dataset-id: {{ .Values.ownerDatasetId | quote }}
+{{- end }}
+
+{{/* A workload's selector (immutable): Fluid's `app, chart, release, heritage, role`, or the
+one the existing workload has (`keep`, read back by the engine), so that an upgrade of a
+release Fluid or an older fluid-rs created never changes it. */}}
+{{- define "juicefs.selector" -}}
+{{- if .keep }}
+{{- toYaml .keep }}
+{{- else }}
+app: juicefs
+chart: {{ .root.Values.chartLabel | quote }}
+release: {{ .root.Release.Name | quote }}
+heritage: {{ .root.Release.Service }}
+role: {{ .role }}
+{{- end }}
+{{- end }}
+
+{{/* A pod template's labels: the common ones, the role, the component's extra ones, the
+user's, then the selector's (the pods must match it whatever the user wrote). */}}
+{{- define "juicefs.podLabels" -}}
+{{- $labels := include "juicefs.labels" .root | fromYaml }}
+{{- $_ := set $labels "role" .role }}
+{{- $_ := set $labels "sidecar.istio.io/inject" "false" }}
+{{- range $k, $v := .extra }}
+{{- $_ := set $labels $k $v }}
+{{- end }}
+{{- range $k, $v := .component.labels }}
+{{- $_ := set $labels $k $v }}
+{{- end }}
+{{- range $k, $v := (include "juicefs.selector" (dict "root" .root "role" .role "keep" .component.selectorLabels) | fromYaml) }}
+{{- $_ := set $labels $k $v }}
+{{- end }}
+{{- toYaml $labels }}
+{{- end }}
+
+{{/* A pod template's annotations: no istio sidecar (Fluid's), the checksum of the script the
+pods run (a changed script changes the template; applied when a pod is deleted), the user's. */}}
+{{- define "juicefs.podAnnotations" -}}
+{{- $a := dict "sidecar.istio.io/inject" "false" "checksum/script" (sha256sum .script) }}
+{{- range $k, $v := .component.annotations }}
+{{- $_ := set $a $k $v }}
+{{- end }}
+{{- toYaml $a }}
 {{- end }}
 
 {{- define "juicefs.owner" -}}
@@ -20,22 +69,24 @@ ownerReferences:
 {{- end }}
 {{- end }}
 
-{{/* The environment every JuiceFS container gets: foreground mounts, the runtime's
-identity, the secret references, then the user's. */}}
+{{/* A JuiceFS container's environment in Fluid's order: foreground mounts, the user's, the
+secret references, then (fuse only) the runtime's identity. */}}
 {{- define "juicefs.env" -}}
 - name: JFS_FOREGROUND
   value: "1"
+{{- with .component.envs }}
+{{ toYaml . }}
+{{- end }}
+{{- with .root.Values.secretEnvs }}
+{{ toYaml . }}
+{{- end }}
+{{- if .identity }}
 - name: FLUID_RUNTIME_TYPE
   value: juicefs
 - name: FLUID_RUNTIME_NS
   value: {{ .root.Values.runtimeIdentity.namespace | quote }}
 - name: FLUID_RUNTIME_NAME
   value: {{ .root.Values.runtimeIdentity.name | quote }}
-{{- with .root.Values.secretEnvs }}
-{{ toYaml . }}
-{{- end }}
-{{- with .component.envs }}
-{{ toYaml . }}
 {{- end }}
 {{- end }}
 

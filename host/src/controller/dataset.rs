@@ -2,7 +2,7 @@
 //! the Dataset or a pod still uses its PVC (Fluid's dataset controller), and a claim in
 //! `status.runtimes` released when the runtime that made it no longer exists.
 
-use super::caches::Caches;
+use super::caches::{Caches, DATASET_ID_LABEL};
 use super::conditions::{Condition, Flavor};
 use super::finalizer;
 use super::hooks::object_ref;
@@ -40,6 +40,8 @@ pub struct DatasetObserved {
     pub deleting: bool,
     /// Carries Fluid's finalizer.
     pub has_finalizer: bool,
+    /// Carries Fluid's `fluid.io/dataset-id` label with its own id.
+    pub labelled: bool,
     /// `status.phase` is empty.
     pub no_phase: bool,
     /// The claims in `status.runtimes`.
@@ -55,7 +57,8 @@ pub enum DatasetStep {
     Nothing,
     /// Remove the claims of these runtimes, which no longer exist.
     ReleaseClaims(Vec<String>),
-    /// Add the finalizer.
+    /// Add the finalizer and the dataset-id label, in one write (Fluid labels the Dataset as
+    /// it labels the runtime, the PV and the PVC).
     AddFinalizer,
     /// Set the phase to NotBound.
     MarkNotBound,
@@ -91,7 +94,7 @@ pub fn next_step(o: &DatasetObserved) -> DatasetStep {
         }
         return DatasetStep::Release;
     }
-    if !o.has_finalizer {
+    if !o.has_finalizer || !o.labelled {
         return DatasetStep::AddFinalizer;
     }
     if o.no_phase {
@@ -204,6 +207,11 @@ pub async fn reconcile(
     let dataset = serde_json::to_value(obj.as_ref()).unwrap_or_default();
     let ns = obj.metadata.namespace.clone().unwrap_or_default();
     let name = obj.metadata.name.clone().unwrap_or_default();
+    let dataset_id = fluid_plugin_api::conventions::dataset_id(
+        &ns,
+        &name,
+        obj.metadata.uid.as_deref().unwrap_or_default(),
+    );
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.cluster.client().clone(), &ns, &ctx.caches.dataset_kind);
     let mut claims = vec![];
@@ -228,6 +236,12 @@ pub async fn reconcile(
     let observed = DatasetObserved {
         deleting: obj.metadata.deletion_timestamp.is_some(),
         has_finalizer: finalizer::has(&obj, FINALIZER),
+        labelled: obj
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(DATASET_ID_LABEL))
+            == Some(&dataset_id),
         no_phase: dataset["status"]["phase"]
             .as_str()
             .unwrap_or_default()
@@ -256,7 +270,13 @@ pub async fn reconcile(
             Ok(Action::await_change())
         }
         DatasetStep::AddFinalizer => {
-            let written = finalizer::add(&api, &obj, FINALIZER).await?;
+            let written = finalizer::add_with_labels(
+                &api,
+                &obj,
+                FINALIZER,
+                &[(DATASET_ID_LABEL, dataset_id.as_str())],
+            )
+            .await?;
             ctx.caches.recent.remember(&kind, &written);
             Ok(Action::await_change())
         }
@@ -348,6 +368,9 @@ mod tests {
         };
         assert_eq!(next_step(&o), DatasetStep::AddFinalizer);
         o.has_finalizer = true;
+        // A Dataset finalized before it was labelled (an older fluid-rs) gets the label once.
+        assert_eq!(next_step(&o), DatasetStep::AddFinalizer);
+        o.labelled = true;
         assert_eq!(next_step(&o), DatasetStep::MarkNotBound);
         o.no_phase = false;
         assert_eq!(next_step(&o), DatasetStep::Nothing);
@@ -358,6 +381,7 @@ mod tests {
         let mut o = DatasetObserved {
             deleting: true,
             has_finalizer: true,
+            labelled: true,
             claims: vec![claim(Some(true))],
             ..Default::default()
         };
@@ -375,6 +399,7 @@ mod tests {
     fn a_claim_whose_runtime_is_gone_is_released_even_during_deletion() {
         let mut o = DatasetObserved {
             has_finalizer: true,
+            labelled: true,
             claims: vec![claim(Some(false))],
             ..Default::default()
         };

@@ -26,6 +26,25 @@ pub async fn add(
     write(api, obj, list, "add finalizer to").await
 }
 
+/// Adds `finalizer` (unless present) and `labels` in the same write; returns the object as
+/// written.
+pub async fn add_with_labels(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    finalizer: &str,
+    labels: &[(&str, &str)],
+) -> Result<DynamicObject, ClusterError> {
+    let mut list = obj.metadata.finalizers.clone().unwrap_or_default();
+    if !list.iter().any(|f| f == finalizer) {
+        list.push(finalizer.to_owned());
+    }
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    write_with(api, obj, list, Some(labels), "add finalizer and labels to").await
+}
+
 /// Removes `finalizer`; `None` when the object is gone (its deletion completed).
 pub async fn remove(
     api: &Api<DynamicObject>,
@@ -56,12 +75,25 @@ async fn write(
     finalizers: Vec<String>,
     what: &str,
 ) -> Result<DynamicObject, ClusterError> {
+    write_with(api, obj, finalizers, None, what).await
+}
+
+async fn write_with(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    finalizers: Vec<String>,
+    labels: Option<serde_json::Map<String, serde_json::Value>>,
+    what: &str,
+) -> Result<DynamicObject, ClusterError> {
     let name = obj.metadata.name.clone().unwrap_or_default();
     let ns = obj.metadata.namespace.clone().unwrap_or_default();
-    let patch = json!({"metadata": {
+    let mut patch = json!({"metadata": {
         "finalizers": finalizers,
         "resourceVersion": obj.metadata.resource_version,
     }});
+    if let Some(labels) = labels {
+        patch["metadata"]["labels"] = serde_json::Value::Object(labels);
+    }
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(api_err(format!("{what} {ns}/{name}")))

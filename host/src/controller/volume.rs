@@ -7,8 +7,9 @@ use crate::lifecycle::Ownership;
 use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::types::Dataset;
 use k8s_openapi::api::core::v1::{
-    CSIPersistentVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PersistentVolumeSpec, VolumeResourceRequirements,
+    CSIPersistentVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeSpec, VolumeNodeAffinity, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -42,6 +43,9 @@ pub struct MountInfo {
     /// The fuse DaemonSet's generation when known: labelled at creation
     /// ([`FUSE_GENERATION_LABEL`]), which spares a patch right after.
     pub fuse_generation: Option<String>,
+    /// The runtime's `spec.fuse.nodeSelector`: where the fuse may run, hence (a required node
+    /// affinity of the PV, as Fluid writes it) where pods using the volume may run.
+    pub fuse_node_selector: BTreeMap<String, String>,
 }
 
 impl MountInfo {
@@ -54,6 +58,7 @@ impl MountInfo {
             clean_policy: None,
             driver: CSI_DRIVER.to_owned(),
             fuse_generation: None,
+            fuse_node_selector: BTreeMap::new(),
         }
     }
 }
@@ -128,6 +133,7 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
                 volume_attributes: Some(attributes),
                 ..Default::default()
             }),
+            node_affinity: node_affinity(&mount.fuse_node_selector),
             ..Default::default()
         }),
         status: None,
@@ -153,6 +159,30 @@ pub fn build(dataset: &Dataset, mount: &MountInfo) -> (PersistentVolume, Persist
         status: None,
     };
     (pv, pvc)
+}
+
+/// Fluid's PV node affinity: one required term with `<key> In [<value>]` for each entry of
+/// the fuse node selector (in key order); none without one.
+fn node_affinity(selector: &BTreeMap<String, String>) -> Option<VolumeNodeAffinity> {
+    if selector.is_empty() {
+        return None;
+    }
+    let match_expressions = selector
+        .iter()
+        .map(|(k, v)| NodeSelectorRequirement {
+            key: k.clone(),
+            operator: "In".to_owned(),
+            values: Some(vec![v.clone()]),
+        })
+        .collect();
+    Some(VolumeNodeAffinity {
+        required: Some(NodeSelector {
+            node_selector_terms: vec![NodeSelectorTerm {
+                match_expressions: Some(match_expressions),
+                match_fields: None,
+            }],
+        }),
+    })
 }
 
 /// Whether the PV of the Dataset's name is the Dataset's: its claim must be the Dataset's
@@ -267,6 +297,29 @@ mod tests {
         assert_eq!(
             csi.volume_attributes.unwrap()["fuse_clean_policy"],
             "OnDemand"
+        );
+    }
+
+    #[test]
+    fn the_fuse_node_selector_is_the_pvs_required_node_affinity() {
+        let ds = dataset(json!({"metadata": {"name": "d", "namespace": "n"}, "spec": {}}));
+        let (pv, _) = build(&ds, &conventional("x", "X", "n", "d"));
+        assert!(pv.spec.unwrap().node_affinity.is_none());
+        let mount = MountInfo {
+            fuse_node_selector: BTreeMap::from([
+                ("zone".to_owned(), "a".to_owned()),
+                ("gpu".to_owned(), "true".to_owned()),
+            ]),
+            ..conventional("x", "X", "n", "d")
+        };
+        let (pv, _) = build(&ds, &mount);
+        let pv = serde_json::to_value(pv).unwrap();
+        assert_eq!(
+            pv["spec"]["nodeAffinity"],
+            json!({"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "gpu", "operator": "In", "values": ["true"]},
+                {"key": "zone", "operator": "In", "values": ["a"]},
+            ]}]}})
         );
     }
 

@@ -1,6 +1,7 @@
 //! Readiness from the workloads an engine's chart creates, by Fluid's conventions:
 //! StatefulSet `<name>-master`, StatefulSet `<name>-worker`, DaemonSet `<name>-fuse`.
 
+use super::conditions::Condition;
 use fluid_plugin_api::{ComponentReport, RuntimePhase, RuntimeStatusReport};
 use serde_json::{json, Map, Value};
 
@@ -85,6 +86,84 @@ pub fn status_fields(report: &RuntimeStatusReport) -> Value {
     Value::Object(s)
 }
 
+/// Fluid's `WorkersInitialized` condition (`pkg/ctrl/worker.go SetupWorkers`).
+pub const WORKERS_INITIALIZED: Condition<'static> = Condition {
+    kind: "WorkersInitialized",
+    status: true,
+    reason: "Workers are initialized",
+    message: "The workers are initialized.",
+};
+
+/// The runtime conditions Fluid's helpers (`pkg/ctrl`) keep from a report: `WorkersReady` from
+/// the worker phase, `FusesReady` always True (the fuse is scheduled lazily).
+pub fn conditions(report: &RuntimeStatusReport) -> Vec<Condition<'static>> {
+    let mut out = vec![];
+    if let Some(w) = &report.workers {
+        let (status, message) = match w.phase {
+            RuntimePhase::Ready => (true, "The workers are ready."),
+            RuntimePhase::PartialReady => (true, "The workers are partially ready."),
+            RuntimePhase::NotReady => (false, "The workers are not ready."),
+            RuntimePhase::None => (false, ""),
+        };
+        if !message.is_empty() {
+            out.push(Condition {
+                kind: "WorkersReady",
+                status,
+                reason: "Workers are ready",
+                message,
+            });
+        }
+    }
+    if report.fuse.is_some() {
+        out.push(FUSES_READY);
+    }
+    out
+}
+
+/// Fluid's `FusesReady` condition; its reason is also `status.fuseReason`.
+pub const FUSES_READY: Condition<'static> = Condition {
+    kind: "FusesReady",
+    status: true,
+    reason: "Fuses are ready",
+    message: "The fuses are ready.",
+};
+
+/// `status.cacheAffinity`: where the cache is, as Fluid's webhook reads it: the worker pods'
+/// node affinity with their nodeSelector added to every required term as `In` expressions
+/// (`kubeclient.MergeNodeSelectorAndNodeAffinity`); `required` is always present.
+pub fn cache_affinity(worker_pod_spec: &Value) -> Value {
+    let mut affinity = match &worker_pod_spec["affinity"]["nodeAffinity"] {
+        Value::Object(a) => Value::Object(a.clone()),
+        _ => json!({}),
+    };
+    let required = "requiredDuringSchedulingIgnoredDuringExecution";
+    if !affinity[required]["nodeSelectorTerms"].is_array() {
+        affinity[required] = json!({"nodeSelectorTerms": []});
+    }
+    let expressions: Vec<Value> = worker_pod_spec["nodeSelector"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| json!({"key": k, "operator": "In", "values": [v]}))
+        .collect();
+    if let Some(terms) = affinity[required]["nodeSelectorTerms"]
+        .as_array_mut()
+        .filter(|_| !expressions.is_empty())
+    {
+        if terms.is_empty() {
+            terms.push(json!({"matchExpressions": expressions}));
+        } else {
+            for t in terms.iter_mut() {
+                match t["matchExpressions"].as_array_mut() {
+                    Some(m) => m.extend(expressions.iter().cloned()),
+                    None => t["matchExpressions"] = json!(expressions),
+                }
+            }
+        }
+    }
+    affinity
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +195,65 @@ mod tests {
     fn the_fuse_is_always_ready() {
         let ds = json!({"status": {"desiredNumberScheduled": 0}});
         assert_eq!(fuse_daemonset(&ds).phase, RuntimePhase::Ready);
+    }
+
+    #[test]
+    fn conditions_follow_fluids_helpers() {
+        let report = |phase| RuntimeStatusReport {
+            ready: true,
+            workers: Some(ComponentReport {
+                phase,
+                ..Default::default()
+            }),
+            fuse: Some(ComponentReport::default()),
+            ..Default::default()
+        };
+        let c = conditions(&report(RuntimePhase::PartialReady));
+        assert_eq!(
+            (c[0].kind, c[0].status, c[0].reason, c[0].message),
+            (
+                "WorkersReady",
+                true,
+                "Workers are ready",
+                "The workers are partially ready."
+            )
+        );
+        assert_eq!(c[1], FUSES_READY);
+        let c = conditions(&report(RuntimePhase::NotReady));
+        assert_eq!(
+            (c[0].status, c[0].message),
+            (false, "The workers are not ready.")
+        );
+        assert!(conditions(&RuntimeStatusReport::default()).is_empty());
+    }
+
+    #[test]
+    fn the_cache_affinity_merges_the_node_selector_into_every_required_term() {
+        let none = cache_affinity(&json!({}));
+        assert_eq!(
+            none,
+            json!({"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}})
+        );
+        let prefer = json!([{"weight": 100, "preference": {"matchExpressions": [
+            {"key": "fluid.io/f-ns-d", "operator": "In", "values": ["true"]}]}}]);
+        let spec = json!({"nodeSelector": {"cache": "true"}, "affinity": {"nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": prefer}}});
+        let a = cache_affinity(&spec);
+        assert_eq!(a["preferredDuringSchedulingIgnoredDuringExecution"], prefer);
+        assert_eq!(
+            a["requiredDuringSchedulingIgnoredDuringExecution"],
+            json!({"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "cache", "operator": "In", "values": ["true"]}]}]})
+        );
+        let spec = json!({"nodeSelector": {"cache": "true"}, "affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "a", "operator": "Exists"}]},
+                {"matchExpressions": [{"key": "b", "operator": "Exists"}]}]}}}});
+        let terms = cache_affinity(&spec)["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"]
+            .clone();
+        for t in terms.as_array().unwrap() {
+            assert_eq!(t["matchExpressions"][1]["key"], "cache");
+        }
     }
 }

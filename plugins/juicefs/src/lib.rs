@@ -56,7 +56,11 @@ fn settings() -> transform::Settings {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        critical_fuse_pod: std::env::var("CRITICAL_FUSE_POD").is_ok_and(|v| v == "true"),
+        // Fluid's chart sets CRITICAL_FUSE_POD=true by default (`runtime.criticalFusePod`).
+        critical_fuse_pod: std::env::var("CRITICAL_FUSE_POD")
+            .ok()
+            .and_then(|v| transform::parse_bool(&v))
+            .unwrap_or(true),
     }
 }
 
@@ -100,6 +104,19 @@ fn check_secrets(
         }
     }
     Ok(())
+}
+
+/// Keeps an existing workload's selector (immutable: an upgrade that changed it would fail),
+/// whoever rendered it: Fluid (`app, chart, heritage, release, role`, its chart version in
+/// `chart`) or an older fluid-rs (`app, release, role`). The chart adds it to the pod labels.
+/// Set only when it differs from the chart's own, so the values stay those of the install.
+fn keep_selector(component: &mut Value, workload: &Value, release: &str, role: &str) {
+    let current = &workload["spec"]["selector"]["matchLabels"];
+    if current.as_object().is_some_and(|m| !m.is_empty())
+        && *current != transform::selector(release, role)
+    {
+        component["selectorLabels"] = current.clone();
+    }
 }
 
 /// Running pods of one role whose containers are all ready.
@@ -218,6 +235,10 @@ impl Engine for JuiceFs {
             if current.is_object() && *current != values["fuse"]["nodeSelector"] {
                 values["fuse"]["nodeSelector"] = current.clone();
             }
+            keep_selector(&mut values["fuse"], ds, cx.name(), "juicefs-fuse");
+        }
+        if let Some(sts) = host.get("apps/v1", "StatefulSet", &format!("{}-worker", cx.name()))? {
+            keep_selector(&mut values["worker"], &sts, cx.name(), "juicefs-worker");
         }
         Ok(Outcome::Done(values))
     }
@@ -472,6 +493,8 @@ export_engine! {
     mount_type: "JuiceFS",
 }
 
+#[cfg(test)]
+mod fluid_shape_tests;
 #[cfg(test)]
 mod hook_tests;
 #[cfg(test)]

@@ -36,10 +36,20 @@ pub struct CacheInput {
     pub ufs_bytes: Option<u64>,
 }
 
-/// Fluid's cache states (`cacheCapacity`, `cached`, `cachedPercentage`, `cacheHitRatio`,
-/// `cacheThroughputRatio`); figures that cannot be known are left out.
+/// Fluid's cache states: always the five keys Fluid's JuiceFS engine writes (`cacheCapacity`,
+/// `cached`, `cachedPercentage`, `cacheHitRatio`, `cacheThroughputRatio`), a figure that cannot
+/// be known yet left empty, as Fluid leaves it.
 pub fn cache_states(input: &CacheInput) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, String> = [
+        cache_state::CACHE_CAPACITY,
+        cache_state::CACHED,
+        cache_state::CACHED_PERCENTAGE,
+        cache_state::CACHE_HIT_RATIO,
+        cache_state::CACHE_THROUGHPUT_RATIO,
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), String::new()))
+    .collect();
     if let Some(c) = input.capacity_per_worker {
         out.insert(
             cache_state::CACHE_CAPACITY.to_owned(),
@@ -149,7 +159,13 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(summed["cached"], "8.02MiB");
-        assert!(!summed.contains_key("cacheCapacity") && !summed.contains_key("cachedPercentage"));
+        assert_eq!(
+            (
+                summed["cacheCapacity"].as_str(),
+                summed["cachedPercentage"].as_str()
+            ),
+            ("", "")
+        );
     }
 
     #[test]
@@ -159,8 +175,17 @@ mod tests {
             ready_workers: 3,
             ..Default::default()
         });
-        assert_eq!(states.len(), 1);
         assert_eq!(states["cacheCapacity"], "3.00GiB");
+        // Fluid's keys are always there, empty until known (`kubectl get dataset` columns).
+        for k in [
+            "cached",
+            "cachedPercentage",
+            "cacheHitRatio",
+            "cacheThroughputRatio",
+        ] {
+            assert_eq!(states[k], "", "{k}");
+        }
+        assert_eq!(states.len(), 5);
     }
 
     #[test]

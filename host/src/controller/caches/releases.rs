@@ -84,9 +84,21 @@ impl ReleaseIndex {
         }
     }
 
+    /// Whether an unmarked release is this runtime's to adopt: Fluid's controller installed
+    /// it (it marks nothing) when `installed_for_runtime`, i.e. the workloads the release made
+    /// have this runtime as their controlling owner (Fluid's chart sets it). A release marked
+    /// for any runtime is never adopted.
+    pub fn adoptable(&self, installed_for_runtime: bool) -> bool {
+        installed_for_runtime
+            && self
+                .newest
+                .as_ref()
+                .is_some_and(|n| n.runtime_uid.is_none())
+    }
+
     /// The release as the lifecycle sees it, for the runtime of uid `runtime_uid`, at `now`
-    /// (unix seconds).
-    pub fn view(&self, runtime_uid: &str, now: i64) -> ReleaseView {
+    /// (unix seconds); an [adoptable](Self::adoptable) one is ours.
+    pub fn view(&self, runtime_uid: &str, now: i64, installed_for_runtime: bool) -> ReleaseView {
         let Some(newest) = &self.newest else {
             return ReleaseView {
                 ownership: Ownership::Absent,
@@ -94,7 +106,11 @@ impl ReleaseIndex {
                 age_secs: 0,
             };
         };
-        let ownership = self.ownership(runtime_uid);
+        let ownership = if self.adoptable(installed_for_runtime) {
+            Ownership::Ours
+        } else {
+            self.ownership(runtime_uid)
+        };
         ReleaseView {
             ownership,
             state: ReleaseState::from_helm(&newest.status),
@@ -140,7 +156,7 @@ mod tests {
             record(2, "failed", Some("u1")),
             record(1, "superseded", Some("u1")),
         ]);
-        let v = i.view("u1", 1030);
+        let v = i.view("u1", 1030, false);
         assert_eq!(v.ownership, Ownership::Ours);
         assert_eq!(v.state, ReleaseState::Failed);
         assert_eq!(v.age_secs, 30);
@@ -148,15 +164,35 @@ mod tests {
 
     #[test]
     fn a_release_without_our_uid_is_someone_elses() {
-        let v = index(&[record(1, "deployed", None)]).view("u1", 1000);
+        let v = index(&[record(1, "deployed", None)]).view("u1", 1000, false);
         assert!(matches!(v.ownership, Ownership::Foreign(m) if m.contains("team/demo")));
-        let v = index(&[record(1, "deployed", Some("u0"))]).view("u1", 1000);
+        let v = index(&[record(1, "deployed", Some("u0"))]).view("u1", 1000, false);
         assert!(matches!(v.ownership, Ownership::Foreign(m) if m.contains("another runtime")));
     }
 
     #[test]
+    fn fluids_release_is_adopted_only_for_the_runtime_it_was_installed_for() {
+        // Fluid marks nothing; the workloads it installed name the runtime as their owner.
+        let fluids = index(&[record(1, "deployed", None)]);
+        assert!(fluids.adoptable(true));
+        assert_eq!(fluids.view("u1", 1000, true).ownership, Ownership::Ours);
+        assert!(!fluids.adoptable(false));
+        // Marked for another runtime: never, whatever its workloads say.
+        let other = index(&[record(1, "deployed", Some("u0"))]);
+        assert!(!other.adoptable(true));
+        assert!(matches!(
+            other.view("u1", 1000, true).ownership,
+            Ownership::Foreign(_)
+        ));
+        assert!(!index(&[]).adoptable(true));
+    }
+
+    #[test]
     fn no_record_is_no_release_and_other_configmaps_are_not_records() {
-        assert_eq!(index(&[]).view("u1", 1000).ownership, Ownership::Absent);
+        assert_eq!(
+            index(&[]).view("u1", 1000, false).ownership,
+            Ownership::Absent
+        );
         let mut cm = record(1, "deployed", Some("u1"));
         cm.metadata
             .labels
@@ -168,7 +204,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_install_is_pending() {
-        let v = index(&[record(1, "pending-install", Some("u1"))]).view("u1", 1000);
+        let v = index(&[record(1, "pending-install", Some("u1"))]).view("u1", 1000, false);
         assert_eq!(v.state, ReleaseState::Pending("pending-install".into()));
     }
 }

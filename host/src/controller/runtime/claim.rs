@@ -7,6 +7,7 @@
 
 use super::pass::Pass;
 use super::ReconcileError;
+use crate::controller::caches::DATASET_ID_LABEL;
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
 use crate::services::api_err;
@@ -112,7 +113,7 @@ pub(super) async fn adopt(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
     let patch = json!({"metadata": {
         "finalizers": finalizers,
         "ownerReferences": owners,
-        "labels": {"fluid.io/dataset-id": id},
+        "labels": {DATASET_ID_LABEL: id},
         "resourceVersion": meta.resource_version,
     }});
     let written = pass

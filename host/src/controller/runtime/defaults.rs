@@ -120,6 +120,22 @@ pub async fn runtime_status(pass: &mut Pass<'_>) -> Result<bool, ReconcileError>
         None => default_report(pass),
     };
     pass.status.set_all(&workloads::status_fields(&report));
+    // Fluid's conditions and `fuseReason` (`pkg/ctrl`), and where the cache is for its webhook.
+    for c in workloads::conditions(&report) {
+        pass.status.condition(&c);
+    }
+    if report.fuse.is_some() {
+        pass.status.set("fuseReason", workloads::FUSES_READY.reason);
+    }
+    if let Some(sts) = pass
+        .ctx
+        .caches
+        .statefulset(&pass.ns, &format!("{}-worker", pass.name))
+    {
+        let sts = serde_json::to_value(sts.as_ref()).unwrap_or_default();
+        let affinity = workloads::cache_affinity(&sts["spec"]["template"]["spec"]);
+        pass.status.set("cacheAffinity", affinity);
+    }
     // The scale subresource needs it; an engine that wrote its own keeps it.
     if pass.status.get("selector").is_null() {
         if let Some(selector) = worker_selector(pass) {

@@ -229,7 +229,7 @@ impl<'a> Pass<'a> {
                 && meta
                     .labels
                     .as_ref()
-                    .is_some_and(|l| l.contains_key("fluid.io/dataset-id")),
+                    .is_some_and(|l| l.contains_key(crate::controller::caches::DATASET_ID_LABEL)),
         };
         let dataset = self.dataset_typed()?.map(|d| {
             let status = d.status.unwrap_or_default();
@@ -265,10 +265,7 @@ impl<'a> Pass<'a> {
                     &self.name,
                 ),
             },
-            release: caches
-                .release(&self.ns, &self.name)
-                .view(self.uid(), 0)
-                .ownership,
+            release: super::release::view(self, 0).ownership,
         })
     }
 

@@ -10,7 +10,7 @@ use super::ReconcileError;
 use crate::controller::caches::{RUNTIME_UID_LABEL, VALUES_KIND};
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
-use crate::lifecycle::{release_action, Ownership, ReleaseAction, Repair};
+use crate::lifecycle::{release_action, Ownership, ReleaseAction, ReleaseView, Repair};
 use crate::services::{fnv1a, Chart, Install};
 use fluid_plugin_api::conventions::merge_values;
 use fluid_plugin_api::protocol::Hook;
@@ -33,6 +33,9 @@ pub(super) enum Ensured {
     Installed,
     /// It was upgraded with changed values.
     Upgraded,
+    /// A release Fluid's controller installed for this runtime was taken over: upgraded with
+    /// this engine's chart and marked as this runtime's.
+    Adopted,
     /// Someone else's release stands in the way; the condition says whose.
     Refused,
     /// An operation may still be running; look again after this many seconds.
@@ -100,14 +103,48 @@ pub fn recorded(pass: &Pass<'_>) -> Option<(String, Vec<String>)> {
     Some((a.get(VALUES_HASH).cloned().unwrap_or_default(), workloads))
 }
 
+/// The release of the runtime's name as the lifecycle sees it at `now` (unix seconds).
+pub(super) fn view(pass: &Pass<'_>, now: i64) -> ReleaseView {
+    pass.ctx
+        .caches
+        .release(&pass.ns, &pass.name)
+        .view(pass.uid(), now, installed_for_runtime(pass))
+}
+
+/// Whether the worker StatefulSet was installed by a helm release of the runtime's name and
+/// is controlled by this runtime: what a release Fluid's controller installed for it shows
+/// (Fluid's chart sets the runtime as the owner of its objects), so it is adopted.
+fn installed_for_runtime(pass: &Pass<'_>) -> bool {
+    let Some(sts) = pass
+        .ctx
+        .caches
+        .statefulset(&pass.ns, &format!("{}-worker", pass.name))
+    else {
+        return false;
+    };
+    let meta = &sts.metadata;
+    let by_release = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("meta.helm.sh/release-name"))
+        == Some(&pass.name);
+    let owned = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == pass.uid() && o.controller == Some(true));
+    by_release && owned
+}
+
 /// Makes the release ours, deployed and current, or says why it cannot be.
 pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<Ensured, ReconcileError> {
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    let view = pass
+    let view = view(pass, now);
+    let adopting = pass
         .ctx
         .caches
         .release(&pass.ns, &pass.name)
-        .view(pass.uid(), now);
+        .adoptable(installed_for_runtime(pass));
     match release_action(&view) {
         ReleaseAction::Refuse(whose) => {
             refuse(pass, &whose);
@@ -128,7 +165,11 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<Ensured, ReconcileErro
                 return Ok(Ensured::Current);
             }
             install_values(pass, values, Install::Yes).await?;
-            Ok(Ensured::Upgraded)
+            Ok(if adopting {
+                Ensured::Adopted
+            } else {
+                Ensured::Upgraded
+            })
         }
         ReleaseAction::Wait(secs) => Ok(Ensured::Busy(secs)),
         ReleaseAction::Repair { status, how } => {

@@ -39,7 +39,7 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
                 not_ready(pass, "ReleasePending", message);
                 return Ok(Progress::RecheckIn(std::time::Duration::from_secs(secs)));
             }
-            Ensured::Current | Ensured::Installed | Ensured::Upgraded => {}
+            Ensured::Current | Ensured::Installed | Ensured::Upgraded | Ensured::Adopted => {}
         }
     }
     // Kept in every setup pass: a pass whose status write was held back loses what it set.
@@ -74,8 +74,12 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
             .unwrap_or_default()
             .is_empty(),
     };
-    if should_workers && pass.hook(Hook::SetupWorkers).await?.is_none() {
-        defaults::scale_workers(pass).await?;
+    if should_workers {
+        if pass.hook(Hook::SetupWorkers).await?.is_none() {
+            defaults::scale_workers(pass).await?;
+        }
+        pass.status
+            .condition(&crate::controller::workloads::WORKERS_INITIALIZED);
     }
     let workers = match pass.hook_as::<bool>(Hook::CheckWorkersReady).await? {
         Some(true) => Ok(()),

@@ -70,6 +70,13 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
                 "RuntimeUpdated",
                 "the runtime spec changed; the engine's release was upgraded",
             ),
+            Ensured::Adopted => pass.event(
+                false,
+                "ReleaseAdopted",
+                "the release Fluid's controller installed for this runtime was adopted: \
+                 upgraded with fluid-rs' chart (running pods are kept: workers and fuses \
+                 update on delete)",
+            ),
             Ensured::Installed => pass.event(
                 true,
                 "ReleaseReinstalled",
@@ -103,6 +110,8 @@ pub(super) async fn sync(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         None => None,
     };
     if let Some(states) = cache {
+        // Fluid keeps them on the runtime and copies them to the Dataset.
+        pass.status.set("cacheStates", states.clone());
         pass.dataset_status.set("cacheStates", states);
     }
     if let Some(report) = pass.hook(Hook::UpdateDatasetStatus).await? {

@@ -28,6 +28,10 @@ pub(super) async fn ensure(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> 
             .map(str::to_owned),
         driver: pass.ctx.config.csi_driver.clone(),
         fuse_generation: fuse_generation(pass),
+        fuse_node_selector: serde_json::from_value(
+            pass.runtime_json["spec"]["fuse"]["nodeSelector"].clone(),
+        )
+        .unwrap_or_default(),
         ..MountInfo::of(&pass.conventions())
     };
     let (pv, pvc) = shape::build(&dataset, &mount);

@@ -226,12 +226,6 @@ pub fn values(
             serde_json::to_value(t).unwrap_or_default()
         })
         .collect();
-    let affinity = dataset
-        .spec
-        .node_affinity
-        .as_ref()
-        .and_then(|a| a.required.as_ref())
-        .map(|r| json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": r}}));
     let clean_policy = match fuse.clean_policy.unwrap_or_default() {
         FuseCleanPolicy::None | FuseCleanPolicy::OnRuntimeDeleted => "OnRuntimeDeleted",
         FuseCleanPolicy::OnDemand => "OnDemand",
@@ -245,8 +239,24 @@ pub fn values(
         .and_then(|v| v.as_str().map(str::to_owned))
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "Exclusive".into());
+    let affinity = worker_affinity(
+        &placement,
+        &conventions.fuse_node_selector_key,
+        dataset
+            .spec
+            .node_affinity
+            .as_ref()
+            .and_then(|a| a.required.as_ref()),
+    );
+    let host_pid = runtime
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(FUSE_HOST_PID_ANNOTATION))
+        .is_some_and(|v| parse_bool(v) == Some(true));
 
     Ok(json!({
+        "chartLabel": CHART_LABEL,
         "edition": edition,
         "image": image,
         "imageTag": image_tag,
@@ -299,6 +309,7 @@ pub fn values(
             "hostNetwork": fuse_host,
             "metricsPort": fuse_port,
             "privileged": true,
+            "hostPID": host_pid,
             "criticalPod": settings.critical_fuse_pod,
             "cleanPolicy": clean_policy,
             "resources": resources::resources(fuse.resources.as_ref(), memory_quota),
@@ -310,6 +321,75 @@ pub fn values(
             "volumeMounts": with_cache(json_of(fuse.volume_mounts.as_ref()), &cache_mounts),
         },
     }))
+}
+
+/// The runtime annotation that runs the fuse in the host's PID namespace (Fluid's).
+pub const FUSE_HOST_PID_ANNOTATION: &str = "runtime.fluid.io/fuse.hostpid";
+/// The label Fluid's worker anti-affinity keys on: every cache worker carries it.
+pub const DATASET_LABEL: &str = "fluid.io/dataset";
+/// The label with the worker's placement mode.
+pub const PLACEMENT_LABEL: &str = "fluid.io/dataset-placement";
+const HOSTNAME: &str = "kubernetes.io/hostname";
+/// The `chart` label of every object and selector: the value Fluid's JuiceFS chart writes
+/// (`juicefs` 0.2.16 at Fluid a826600a), frozen because selectors are immutable.
+pub const CHART_LABEL: &str = "juicefs-0.2.16";
+
+/// The selector the chart renders for a component (`role`) of a release: Fluid's.
+pub fn selector(release: &str, role: &str) -> Value {
+    json!({"app": "juicefs", "chart": CHART_LABEL, "heritage": "Helm", "release": release,
+        "role": role})
+}
+
+/// Go's `strconv.ParseBool`, which Fluid uses for its switches.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// The worker pods' affinity, as Fluid's `BuildWorkersAffinity` sets it: `Exclusive` (or
+/// unset) keeps a worker off any node with another dataset's cache worker (required); `Shared`
+/// only prefers that (weight 50) and keeps off nodes of `Exclusive` workers (required). Both
+/// prefer nodes that have the fuse (weight 100), and the Dataset's `nodeAffinity.required` is
+/// required.
+pub fn worker_affinity(
+    placement: &str,
+    fuse_label: &str,
+    required: Option<&k8s_openapi::api::core::v1::NodeSelector>,
+) -> Value {
+    let any_worker = json!({
+        "labelSelector": {"matchExpressions": [{"key": DATASET_LABEL, "operator": "Exists"}]},
+        "topologyKey": HOSTNAME,
+    });
+    let anti = if placement == "Shared" {
+        json!({
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 50, "podAffinityTerm": any_worker},
+            ],
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchExpressions": [
+                    {"key": PLACEMENT_LABEL, "operator": "In", "values": ["Exclusive"]},
+                ]},
+                "topologyKey": HOSTNAME,
+            }],
+        })
+    } else {
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": [any_worker]})
+    };
+    let mut node = json!({
+        "preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100,
+            "preference": {"matchExpressions": [
+                {"key": fuse_label, "operator": "In", "values": ["true"]},
+            ]},
+        }],
+    });
+    if let Some(r) = required {
+        node["requiredDuringSchedulingIgnoredDuringExecution"] = json!(r);
+    }
+    json!({"podAntiAffinity": anti, "nodeAffinity": node})
 }
 
 /// Fields Fluid accepts that the JuiceFS engine does not use (the host reports them in a

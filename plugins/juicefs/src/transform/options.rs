@@ -238,29 +238,34 @@ pub struct MountInput<'a> {
 pub fn mount_command(input: MountInput<'_>) -> String {
     let mut o = input.options;
     o.remove("bucket2");
-    if input.read_only {
+    // As Fluid: only the fuse serves the Dataset's access mode (`ro`, longer attribute
+    // caches, options the user gave win); the workers mount read-write to fill the cache.
+    let read_only_fuse = input.read_only && input.component == Component::Fuse;
+    if read_only_fuse {
         o.insert("ro".into(), String::new());
     }
+    let mut default = |k: &str, v: String| {
+        o.entry(k.to_owned()).or_insert(v);
+    };
     match input.edition {
         Edition::Community => {
-            if input.read_only && input.component == Component::Fuse {
-                o.insert("attr-cache".into(), "7200".into());
-                o.insert("entry-cache".into(), "7200".into());
+            if read_only_fuse {
+                default("attr-cache", "7200".into());
+                default("entry-cache", "7200".into());
             }
-            o.entry("metrics".into())
-                .or_insert_with(|| format!("0.0.0.0:{}", input.metrics_port));
+            default("metrics", format!("0.0.0.0:{}", input.metrics_port));
         }
         Edition::Enterprise => {
+            if read_only_fuse {
+                default("attrcacheto", "7200".into());
+                default("entrycacheto", "7200".into());
+            }
+            default("cache-group", input.cache_group);
             o.insert("foreground".into(), String::new());
-            o.entry("cache-group".into()).or_insert(input.cache_group);
+            o.insert("no-update".into(), String::new());
             match input.component {
                 Component::Fuse => {
-                    if input.read_only {
-                        o.insert("attrcacheto".into(), "7200".into());
-                        o.insert("entrycacheto".into(), "7200".into());
-                    }
-                    o.insert("no-update".into(), String::new());
-                    o.insert("no-sharing".into(), String::new());
+                    o.entry("no-sharing".into()).or_default();
                 }
                 Component::Worker => {
                     o.remove("no-sharing");
@@ -479,6 +484,29 @@ mod tests {
     }
 
     #[test]
+    fn workers_of_a_read_only_dataset_mount_read_write_and_user_options_win() {
+        // Fluid's genWorkerMount never adds `ro`: the workers fill the cache.
+        for edition in [Edition::Community, Edition::Enterprise] {
+            let worker = mount(edition, Component::Worker, true);
+            assert!(
+                !worker.contains(",ro") && !worker.contains("cacheto"),
+                "{worker}"
+            );
+        }
+        let fuse = mount_command(MountInput {
+            edition: Edition::Community,
+            component: Component::Fuse,
+            source: "${METAURL}",
+            mount_path: "/m",
+            options: BTreeMap::from([("attr-cache".into(), "1".into())]),
+            read_only: true,
+            metrics_port: 9567,
+            cache_group: String::new(),
+        });
+        assert!(fuse.contains("attr-cache=1,entry-cache=7200"), "{fuse}");
+    }
+
+    #[test]
     fn enterprise_mounts_share_a_cache_group_and_the_fuse_does_not_share() {
         assert_eq!(
             mount(Edition::Enterprise, Component::Fuse, false),
@@ -488,7 +516,7 @@ mod tests {
         assert_eq!(
             mount(Edition::Enterprise, Component::Worker, false),
             "/sbin/mount.juicefs myjfs /runtime-mnt/juicefs/ns/n/juicefs-fuse -o \
-             cache-dir=/var/jfsCache,cache-group=ns-n,foreground"
+             cache-dir=/var/jfsCache,cache-group=ns-n,foreground,no-update"
         );
     }
 

@@ -92,11 +92,11 @@ fn the_community_sample_formats_and_mounts_with_secrets_by_reference() {
     assert_eq!(v["worker"]["replicas"], 1);
     assert_eq!(
         v["worker"]["volumes"],
-        json!([{"name": "cache-dir-1", "hostPath": {"path": "/cache", "type": "DirectoryOrCreate"}}])
+        json!([{"name": "cache-dir-0", "hostPath": {"path": "/cache", "type": "DirectoryOrCreate"}}])
     );
     assert_eq!(
         v["fuse"]["volumeMounts"],
-        json!([{"name": "cache-dir-1", "mountPath": "/cache"}])
+        json!([{"name": "cache-dir-0", "mountPath": "/cache"}])
     );
     let text = v.to_string();
     for secret_value in secret_values(&secret) {
@@ -128,7 +128,8 @@ fn the_enterprise_sample_authenticates_with_a_token_and_shares_a_cache_group() {
     assert_eq!(
         v["worker"]["command"],
         "/sbin/mount.juicefs myjfs /runtime-mnt/juicefs/ns/jfsdemo/juicefs-fuse -o \
-         cache-dir=/cache,cache-group=ns-jfsdemo,cache-size=40960,foreground,free-space-ratio=0.1,ro"
+         cache-dir=/cache,cache-group=ns-jfsdemo,cache-size=40960,foreground,free-space-ratio=0.1,\
+         no-update"
     );
     assert_eq!(v["fuse"]["subPath"], "");
     let text = v.to_string();
@@ -219,11 +220,11 @@ fn component_settings_reach_the_values() {
     );
     assert_eq!(
         w["volumes"],
-        json!([{"name": "extra", "emptyDir": {}}, {"name": "cache-dir-1", "emptyDir": {}}, {"name": "cache-dir-2", "emptyDir": {}}])
+        json!([{"name": "extra", "emptyDir": {}}, {"name": "cache-dir-0", "emptyDir": {}}, {"name": "cache-dir-1", "emptyDir": {}}])
     );
     assert_eq!(
         f["volumes"],
-        json!([{"name": "cache-dir-1", "emptyDir": {}}, {"name": "cache-dir-2", "emptyDir": {}}])
+        json!([{"name": "cache-dir-0", "emptyDir": {}}, {"name": "cache-dir-1", "emptyDir": {}}])
     );
     assert_eq!(f["cleanPolicy"], "OnDemand");
     assert_eq!(f["criticalPod"], true);
@@ -287,5 +288,45 @@ fn fields_without_effect_are_listed() {
             "spec.tieredstore.levels[0].high",
             "spec.tieredstore.levels[1]"
         ]
+    );
+}
+
+#[test]
+fn placement_and_fluids_defaults_reach_the_values_without_helm() {
+    let (_, ds, rt) = sample(COMMUNITY);
+    let settings = Settings {
+        critical_fuse_pod: true,
+        ..Default::default()
+    };
+    let v = values(&rt, &ds, &settings, &conventions(&rt, &ds)).unwrap();
+    assert_eq!(v["chartLabel"], "juicefs-0.2.16");
+    assert_eq!(v["placement"], "Exclusive");
+    let anti = &v["worker"]["affinity"]["podAntiAffinity"];
+    assert_eq!(
+        anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"],
+        json!({"matchExpressions": [{"key": "fluid.io/dataset", "operator": "Exists"}]})
+    );
+    assert!(anti["preferredDuringSchedulingIgnoredDuringExecution"].is_null());
+    assert_eq!(
+        v["worker"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            [0]["preference"]["matchExpressions"][0]["key"],
+        "fluid.io/f-ns-jfsdemo"
+    );
+    assert_eq!(v["fuse"]["criticalPod"], true);
+    assert_eq!(v["fuse"]["hostPID"], false);
+
+    let mut shared = ds.clone();
+    shared.spec.placement_mode = serde_json::from_value(json!("Shared")).unwrap();
+    let v = values(&rt, &shared, &settings, &conventions(&rt, &shared)).unwrap();
+    assert_eq!(v["placement"], "Shared");
+    let anti = &v["worker"]["affinity"]["podAntiAffinity"];
+    assert_eq!(
+        anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+        50
+    );
+    assert_eq!(
+        anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"]
+            ["matchExpressions"][0],
+        json!({"key": "fluid.io/dataset-placement", "operator": "In", "values": ["Exclusive"]})
     );
 }

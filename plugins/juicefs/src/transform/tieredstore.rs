@@ -12,7 +12,7 @@ pub const DEFAULT_CACHE_DIR: &str = "/var/jfsCache";
 /// One cache directory and the volume backing it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CacheDir {
-    /// The volume name, `cache-dir-<n>` (n from 1).
+    /// The volume name, `cache-dir-<n>` (n from 0, as Fluid names the pods' cache volumes).
     pub name: String,
     /// The directory inside the containers (and on the node for hostPath).
     pub path: String,
@@ -87,7 +87,7 @@ pub fn cache(levels: &[Level]) -> Result<Cache, TierError> {
         .filter(|p| !p.is_empty())
         .enumerate()
         .map(|(i, p)| CacheDir {
-            name: format!("cache-dir-{}", i + 1),
+            name: format!("cache-dir-{i}"),
             path: p.to_owned(),
             volume_type,
             volume_source: volume_source.clone(),
@@ -191,7 +191,7 @@ mod tests {
         assert!(!c.options.contains_key("cache-size"));
         assert_eq!(
             c.dirs[0].volume(),
-            json!({"name": "cache-dir-1", "hostPath": {"path": "/var/jfsCache", "type": "DirectoryOrCreate"}})
+            json!({"name": "cache-dir-0", "hostPath": {"path": "/var/jfsCache", "type": "DirectoryOrCreate"}})
         );
     }
 
@@ -208,8 +208,8 @@ mod tests {
         assert_eq!(
             mounts,
             [
-                json!({"name": "cache-dir-1", "mountPath": "/mnt/ssd1"}),
-                json!({"name": "cache-dir-2", "mountPath": "/mnt/ssd2"})
+                json!({"name": "cache-dir-0", "mountPath": "/mnt/ssd1"}),
+                json!({"name": "cache-dir-1", "mountPath": "/mnt/ssd2"})
             ]
         );
     }
@@ -225,7 +225,7 @@ mod tests {
         assert!(c.memory);
         assert_eq!(
             c.dirs[0].volume(),
-            json!({"name": "cache-dir-1", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
+            json!({"name": "cache-dir-0", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
         );
         assert_eq!(c.options["cache-size"], "2048");
     }
