@@ -240,7 +240,7 @@ async fn a_runtime_fluid_made_is_adopted_in_place() {
     // the volume as it is once bound, as it is under Fluid.
     wait_until("the PVC bound", WAIT, || async {
         match get(&ns, &format!("pvc/{NAME}")) {
-            Ok(pvc) if pvc["status"]["phase"] == "Bound" => Ok(()),
+            Some(pvc) if pvc["status"]["phase"] == "Bound" => Ok(()),
             other => Err(format!("{other:?}")),
         }
     })
