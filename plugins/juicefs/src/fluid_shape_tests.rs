@@ -309,9 +309,11 @@ fn an_existing_workloads_selector_is_kept() {
     let older = json!({"app": "juicefs", "release": "jfsdemo", "role": "juicefs-fuse"});
     let existing = vec![
         json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "jfsdemo-worker"}, "spec": {"selector": {"matchLabels": fluid}}}),
+            "metadata": {"name": "jfsdemo-worker", "labels": fluid},
+            "spec": {"selector": {"matchLabels": fluid}}}),
         json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-            "metadata": {"name": "jfsdemo-fuse"}, "spec": {"selector": {"matchLabels": older},
+            "metadata": {"name": "jfsdemo-fuse", "labels": older},
+            "spec": {"selector": {"matchLabels": older},
             "template": {"spec": {"nodeSelector": {"fluid.io/f-ns-jfsdemo": "true"}}}}}),
     ];
     let Some(r) = render(COMMUNITY, existing) else {
