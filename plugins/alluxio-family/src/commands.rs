@@ -123,20 +123,25 @@ pub fn mount_actions<'a>(
     (unmount, mount)
 }
 
+/// Where the metadata job keeps its state in the master (`.started`, `.out`).
+pub const METADATA_STATE: &str = "/tmp/fluid-rs-metadata";
+
 /// The shell job computing the UFS size and file count in the master, in the background: the
 /// first call starts it (`loadMetadata -R /`, then `count /`) and answers exit code 3
 /// ("calculating"); once it finished, calls print the count with exit code 0. A failed job is
-/// forgotten so that the next call starts it again. Nothing waits on it.
-pub fn metadata_job(f: &Flavor) -> Vec<String> {
+/// forgotten so that the next call starts it again. Nothing waits on it. `state` is the
+/// prefix of its files ([`METADATA_STATE`] in the master).
+pub fn metadata_job(f: &Flavor, state: &str) -> Vec<String> {
     let q = |v: Vec<String>| v.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
     let script = format!(
-        "R=/tmp/fluid-rs-metadata; \
+        "R={state}; \
          if [ -s $R.out ]; then cat $R.out; exit 0; fi; \
          if [ ! -e $R.started ]; then touch $R.started; \
          ( ({load} >/dev/null && {count}) > $R.tmp && mv $R.tmp $R.out || rm -f $R.started $R.tmp ) </dev/null >/dev/null 2>&1 & \
          fi; exit 3",
         load = q(load_metadata(f)),
         count = q(count(f)),
+        state = sh_quote(state),
     );
     vec!["sh".into(), "-c".into(), script]
 }
@@ -232,7 +237,7 @@ mod tests {
 
     #[test]
     fn the_metadata_job_loads_then_counts_in_the_background() {
-        let c = metadata_job(&Flavor::ALLUXIO);
+        let c = metadata_job(&Flavor::ALLUXIO, METADATA_STATE);
         assert!(
             c[2].contains("alluxio fs loadMetadata -R / >/dev/null && alluxio fs count /"),
             "{}",

@@ -415,7 +415,11 @@ impl<F: Family> Engine for FamilyEngine<F> {
             return Ok(Outcome::Default);
         }
         if let Some(pod) = Self::ready_master(host, cx.name())? {
-            match Self::in_master(host, &pod, commands::metadata_job(&F::FLAVOR)) {
+            match Self::in_master(
+                host,
+                &pod,
+                commands::metadata_job(&F::FLAVOR, commands::METADATA_STATE),
+            ) {
                 Ok(r) if r.code == 0 => {
                     if let Some((files, _, bytes)) = parse::count(&r.stdout) {
                         return Ok(Outcome::Done(MetadataReport {

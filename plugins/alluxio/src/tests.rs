@@ -476,7 +476,7 @@ fn metadata_is_calculating_until_the_masters_job_has_counted() {
     assert!(m.calculating && m.ufs_total_bytes.is_none());
     assert_eq!(
         execs(&started)[0].command,
-        commands::metadata_job(&Alluxio::FLAVOR)
+        commands::metadata_job(&Alluxio::FLAVOR, commands::METADATA_STATE)
     );
     let finished = ScriptedHost::new()
         .with_objects([master_pod("demo")])
