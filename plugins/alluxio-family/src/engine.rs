@@ -11,8 +11,8 @@ use fluid_plugin_api::protocol::{EventType, ExecRequest, LogLevel};
 use fluid_plugin_api::types::size::{human_bytes, parse_human_bytes};
 use fluid_plugin_api::types::{cache_state as cs, Dataset, RuntimeStatus, VersionSpec};
 use fluid_plugin_api::{
-    hooks, CacheReport, Engine, FieldError, HealthReport, HookContext, HookError, HookResult, Host,
-    MetadataReport, Outcome, Validation,
+    hooks, kit, CacheReport, Engine, FieldError, HealthReport, HookContext, HookError, HookResult,
+    Host, MetadataReport, Outcome, Validation,
 };
 use serde_json::{json, Value};
 use std::marker::PhantomData;
@@ -57,14 +57,8 @@ const EXEC_BUDGET: Duration = Duration::from_secs(90);
 
 fn settings() -> Settings {
     Settings {
-        image_pull_secrets: std::env::var("IMAGE_PULL_SECRETS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        critical_fuse_pod: std::env::var("CRITICAL_FUSE_POD").is_ok_and(|v| v == "true"),
+        image_pull_secrets: kit::image_pull_secrets_from_env(),
+        critical_fuse_pod: kit::critical_fuse_pod_from_env(),
     }
 }
 
@@ -131,27 +125,11 @@ impl<F: Family> FamilyEngine<F> {
         }
     }
 
-    /// A running master pod whose containers are all ready.
+    /// A running master pod whose containers are all ready (the first by name).
     fn ready_master(host: &Host, name: &str) -> Result<Option<String>, HookError> {
         let app = F::FLAVOR.app();
-        let pods = host.list(
-            "v1",
-            "Pod",
-            Some(&format!("app={app},release={name},role={app}-master")),
-        )?;
-        Ok(pods
-            .iter()
-            .filter(|p| {
-                p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
-            })
-            .filter(|p| {
-                p["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-            })
-            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
-            .min())
+        let selector = format!("app={app},release={name},role={app}-master");
+        Ok(kit::ready_pods(host, &selector)?.into_iter().min())
     }
 
     /// Runs a command in the master, logging (at debug, without the output) a failure.
@@ -172,19 +150,16 @@ impl<F: Family> FamilyEngine<F> {
         Ok(ran)
     }
 
-    /// Sets `status.selector` (the scale subresource's label selector) once the status exists.
+    /// Sets `status.selector` (the scale subresource's label selector).
     fn ensure_selector(cx: &HookContext, host: &Host) -> Result<(), HookError> {
-        let want = F::FLAVOR.worker_selector(cx.name());
-        let Some(current) = host.get(API_VERSION, F::KIND, cx.name())? else {
-            return Ok(());
-        };
-        let status = &current["status"];
-        if status["valueFile"].as_str().is_some_and(|v| !v.is_empty())
-            && status["selector"] != want.as_str()
-        {
-            host.patch_status(API_VERSION, F::KIND, cx.name(), json!({"selector": want}))?;
-        }
-        Ok(())
+        let selector = F::FLAVOR.worker_selector(cx.name());
+        Ok(kit::ensure_scale_selector(
+            host,
+            API_VERSION,
+            F::KIND,
+            cx.name(),
+            &selector,
+        )?)
     }
 
     /// Brings the master's mount table to the Dataset's mounts, then records them with the
@@ -555,8 +530,7 @@ impl<F: Family> Engine for FamilyEngine<F> {
     }
 }
 
-/// Checks every Secret an encrypt option names: it exists and has the key. The host hands
-/// Secrets over with their values blanked, which is all this needs.
+/// Checks every Secret an encrypt option names: it exists and has the key.
 fn check_secrets(
     dataset: &Dataset,
     host: &Host,
@@ -589,20 +563,8 @@ fn check_secrets(
             continue; // reported by the transform
         };
         let key = r.key.clone().unwrap_or_default();
-        match host.get("v1", "Secret", &r.name)? {
-            None => errors.push(FieldError {
-                field,
-                message: format!("secret {} not found in the dataset's namespace", r.name),
-            }),
-            Some(s) => {
-                let has = |f: &str| s[f].as_object().is_some_and(|m| m.contains_key(&key));
-                if !has("data") && !has("stringData") {
-                    errors.push(FieldError {
-                        field,
-                        message: format!("secret {} has no key {key}", r.name),
-                    });
-                }
-            }
+        if let Some(message) = kit::secret_key_problem(host, &r.name, &key)? {
+            errors.push(FieldError { field, message });
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
-//! Pieces of the components' pods: environment, volumes, labels and annotations.
+//! Pieces of the components' pods: environment, volumes, labels and annotations (the last two
+//! are the SDK's, `fluid_plugin_api::kit`), and the properties file.
 
-use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -12,34 +12,7 @@ pub fn env_list(env: Option<&BTreeMap<String, String>>) -> Vec<Value> {
         .collect()
 }
 
-/// The runtime's `spec.volumes` a component mounts (by its `volumeMounts`), or the index and
-/// name of the first mount whose volume is missing.
-pub fn volumes_for(
-    volumes: &[Volume],
-    mounts: &[VolumeMount],
-) -> Result<Vec<Value>, (usize, String)> {
-    let mut out: Vec<Value> = vec![];
-    for (i, m) in mounts.iter().enumerate() {
-        let v = volumes
-            .iter()
-            .find(|v| v.name == m.name)
-            .ok_or_else(|| (i, m.name.clone()))?;
-        if !out.iter().any(|o| o["name"] == m.name.as_str()) {
-            out.push(serde_json::to_value(v).unwrap_or_default());
-        }
-    }
-    Ok(out)
-}
-
-/// Labels or annotations: the runtime's, overridden by the component's.
-pub fn merged(
-    common: Option<&BTreeMap<String, String>>,
-    component: Option<&BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
-    let mut m = common.cloned().unwrap_or_default();
-    m.extend(component.cloned().unwrap_or_default());
-    m
-}
+pub use fluid_plugin_api::kit::{merged, volumes_for};
 
 /// Properties as a `.properties` file: sorted, one `key=value` a line, with the characters
 /// Java's reader treats specially escaped.
@@ -79,22 +52,5 @@ mod tests {
             properties_file(&p),
             "a.b=c:d=e\nk\\ ey=back\\\\slash\\nline\n"
         );
-    }
-
-    #[test]
-    fn only_mounted_volumes_are_given_and_missing_ones_are_named() {
-        let volumes: Vec<Volume> = serde_json::from_value(
-            json!([{"name": "a", "emptyDir": {}}, {"name": "b", "emptyDir": {}}]),
-        )
-        .unwrap();
-        let mounts: Vec<VolumeMount> = serde_json::from_value(
-            json!([{"name": "b", "mountPath": "/b"}, {"name": "c", "mountPath": "/c"}]),
-        )
-        .unwrap();
-        assert_eq!(
-            volumes_for(&volumes, &mounts[..1]).unwrap(),
-            [json!({"name": "b", "emptyDir": {}})]
-        );
-        assert_eq!(volumes_for(&volumes, &mounts).unwrap_err(), (1, "c".into()));
     }
 }
