@@ -55,11 +55,23 @@ const EXEC_TIMEOUT: u64 = 50;
 /// How long a hook goes on starting execs (the host cuts a hook at 120 s).
 const EXEC_BUDGET: Duration = Duration::from_secs(90);
 
-fn settings() -> Settings {
-    Settings {
+/// The transform's settings: the controller's environment, and the keys of the Hadoop
+/// configuration ConfigMap the runtime names.
+fn settings(spec: &FamilySpec, host: &Host) -> Result<Settings, HookError> {
+    let hadoop_config_keys = match spec.hadoop_config.as_deref().filter(|n| !n.is_empty()) {
+        None => None,
+        Some(name) => host.get("v1", "ConfigMap", name)?.map(|cm| {
+            cm["data"]
+                .as_object()
+                .map(|d| d.keys().cloned().collect())
+                .unwrap_or_default()
+        }),
+    };
+    Ok(Settings {
         image_pull_secrets: kit::image_pull_secrets_from_env(),
         critical_fuse_pod: kit::critical_fuse_pod_from_env(),
-    }
+        hadoop_config_keys,
+    })
 }
 
 fn problems_error(problems: &[transform::Problem]) -> HookError {
@@ -290,7 +302,9 @@ impl<F: Family> Engine for FamilyEngine<F> {
             return Ok(Outcome::Done(v));
         };
         let input = Self::input(cx, &view, &dataset);
-        if let Err(problems) = transform::values(&input, &settings(), cx.conventions()?) {
+        if let Err(problems) =
+            transform::values(&input, &settings(&view.spec, host)?, cx.conventions()?)
+        {
             v.errors.extend(problems.into_iter().map(|p| FieldError {
                 field: p.field,
                 message: p.message,
@@ -305,7 +319,7 @@ impl<F: Family> Engine for FamilyEngine<F> {
     fn transform(&self, cx: &HookContext, host: &Host) -> HookResult<Value> {
         let (view, dataset) = Self::objects(cx)?;
         let input = Self::input(cx, &view, &dataset);
-        let mut values = transform::values(&input, &settings(), cx.conventions()?)
+        let mut values = transform::values(&input, &settings(&view.spec, host)?, cx.conventions()?)
             .map_err(|p| problems_error(&p))?;
         if let Some(ds) = host.get("apps/v1", "DaemonSet", &format!("{}-fuse", cx.name()))? {
             let current = &ds["spec"]["template"]["spec"]["nodeSelector"];

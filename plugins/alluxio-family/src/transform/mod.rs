@@ -4,6 +4,7 @@
 
 pub mod components;
 pub mod properties;
+pub mod resources;
 pub mod tieredstore;
 pub mod ufs;
 
@@ -22,6 +23,53 @@ pub struct Settings {
     pub image_pull_secrets: Vec<String>,
     /// Whether fuse pods get `system-node-critical` (Fluid's `CRITICAL_FUSE_POD`).
     pub critical_fuse_pod: bool,
+    /// The keys of the ConfigMap `spec.hadoopConfig` names, `None` when it does not exist.
+    pub hadoop_config_keys: Option<Vec<String>>,
+}
+
+/// Where the masters and workers find the Hadoop configuration files (Fluid's path).
+pub const HADOOP_CONF_DIR: &str = "/hdfs-config";
+
+/// The `spec.hadoopConfig` ConfigMap as a volume, its mount and the property naming its files
+/// (`hdfs-site.xml` and/or `core-site.xml`), when the runtime names one.
+fn hadoop_config(
+    input: &Input,
+    settings: &Settings,
+) -> Result<Option<(Value, Value, String)>, Problem> {
+    let Some(name) = input
+        .spec
+        .hadoop_config
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    let keys = settings.hadoop_config_keys.as_ref().ok_or_else(|| {
+        Problem::new(
+            "spec.hadoopConfig",
+            format!("ConfigMap {name} not found in the runtime's namespace"),
+        )
+    })?;
+    let files: Vec<&str> = ["hdfs-site.xml", "core-site.xml"]
+        .into_iter()
+        .filter(|f| keys.iter().any(|k| k == f))
+        .collect();
+    if files.is_empty() {
+        return Err(Problem::new(
+            "spec.hadoopConfig",
+            format!("ConfigMap {name} has neither hdfs-site.xml nor core-site.xml"),
+        ));
+    }
+    let items: Vec<Value> = files.iter().map(|f| json!({"key": f, "path": f})).collect();
+    Ok(Some((
+        json!({"name": "hadoop-config", "configMap": {"name": name, "items": items}}),
+        json!({"name": "hadoop-config", "mountPath": HADOOP_CONF_DIR, "readOnly": true}),
+        files
+            .iter()
+            .map(|f| format!("{HADOOP_CONF_DIR}/{f}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )))
 }
 
 /// A spec problem that stops the transform, with its field.
@@ -289,11 +337,25 @@ pub fn values(
         role_volumes(spec, "worker", worker.volume_mounts.as_ref(), &mut problems);
     let (fuse_volumes, fuse_mounts) =
         role_volumes(spec, "fuse", fuse.volume_mounts.as_ref(), &mut problems);
+    let hadoop = hadoop_config(input, settings)
+        .map_err(|p| problems.push(p))
+        .ok()
+        .flatten();
+    let worker_resources = resources::worker(worker.resources.as_ref(), tiers.memory_bytes)
+        .map_err(|p| problems.push(p))
+        .unwrap_or_default();
     let Some(ports) = ports.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };
 
     let mut site = site_properties(input, &tiers, &plan, &ports);
+    let (hadoop_volumes, hadoop_mounts): (Vec<Value>, Vec<Value>) = match hadoop {
+        Some((volume, mount, files)) => {
+            site.insert(f.key("underfs.hdfs.configuration"), files);
+            (vec![volume], vec![mount])
+        }
+        None => (vec![], vec![]),
+    };
     let jvm_only: BTreeMap<String, String> = JVM_ONLY
         .iter()
         .filter_map(|k| site.remove_entry(&f.key(k)))
@@ -431,8 +493,8 @@ pub fn values(
             "annotations": annotations(&master),
             "imagePullSecrets": pull_secrets(master.image_pull_secrets.as_ref(), &[]),
             "affinity": master_affinity,
-            "volumes": extend(extend(master_volumes, &plan.volumes), &plan.secret_volumes),
-            "volumeMounts": extend(extend(master_mounts, &plan.volume_mounts), &plan.secret_volume_mounts),
+            "volumes": extend(extend(extend(master_volumes, &plan.volumes), &plan.secret_volumes), &hadoop_volumes),
+            "volumeMounts": extend(extend(extend(master_mounts, &plan.volume_mounts), &plan.secret_volume_mounts), &hadoop_mounts),
         },
         "worker": {
             "replicas": spec.replicas.unwrap_or(1).max(0),
@@ -445,14 +507,14 @@ pub fn values(
             "jobPorts": {"rpc": ports.job_worker_rpc, "web": ports.job_worker_web, "data": ports.job_worker_data},
             "env": env_list(worker.env.as_ref()),
             "jobEnv": env_list(job_worker.env.as_ref()),
-            "resources": worker.resources.clone().unwrap_or_default(),
+            "resources": worker_resources,
             "jobResources": job_worker.resources.clone().unwrap_or_default(),
             "nodeSelector": worker.node_selector.clone().unwrap_or_default(),
             "labels": labels(&worker),
             "annotations": annotations(&worker),
             "imagePullSecrets": pull_secrets(worker.image_pull_secrets.as_ref(), &[]),
-            "volumes": extend(extend(worker_volumes, &plan.volumes), &tiers.volumes),
-            "volumeMounts": extend(extend(worker_mounts, &plan.volume_mounts), &tiers.volume_mounts),
+            "volumes": extend(extend(extend(worker_volumes, &plan.volumes), &tiers.volumes), &hadoop_volumes),
+            "volumeMounts": extend(extend(extend(worker_mounts, &plan.volume_mounts), &tiers.volume_mounts), &hadoop_mounts),
         },
         "fuse": {
             "image": fuse.image.clone().unwrap_or_else(|| image.clone()),
@@ -463,7 +525,7 @@ pub fn values(
             "javaOpts": properties::role_java_opts(fuse.jvm_options.as_ref(), properties::FUSE_JVM,
                 &[format!("-D{}=$({})", key("user.hostname"), f.env("CLIENT_HOSTNAME"))], fuse.properties.as_ref()),
             "env": env_list(fuse.env.as_ref()),
-            "resources": fuse.resources.clone().unwrap_or_default(),
+            "resources": resources::fuse(fuse.resources.as_ref(), tiers.memory_bytes),
             "hostNetwork": is_host_network(fuse.network_mode),
             "mountPath": mount_path,
             "hostMountPath": conventions.fuse_host_mount_path,
@@ -491,7 +553,6 @@ pub fn ignored_fields(spec: &FamilySpec) -> Vec<String> {
     note(spec.api_gateway.is_some(), "spec.apiGateway");
     note(spec.init_users.is_some(), "spec.initUsers");
     note(spec.run_as.is_some(), "spec.runAs");
-    note(spec.hadoop_config.is_some(), "spec.hadoopConfig");
     note(
         spec.data.as_ref().is_some_and(|d| d.pin.is_some()),
         "spec.data.pin",

@@ -24,6 +24,10 @@ pub(crate) fn conventions(ds: &Dataset) -> Conventions {
 }
 
 fn render(spec: Value, ds: Value) -> Result<Value, Vec<Problem>> {
+    render_with(spec, ds, &Settings::default())
+}
+
+fn render_with(spec: Value, ds: Value, settings: &Settings) -> Result<Value, Vec<Problem>> {
     let spec: FamilySpec = serde_json::from_value(spec).unwrap();
     let ds = dataset(ds);
     let input = Input {
@@ -34,7 +38,7 @@ fn render(spec: Value, ds: Value) -> Result<Value, Vec<Problem>> {
         version: None,
         dataset: &ds,
     };
-    values(&input, &Settings::default(), &conventions(&ds))
+    values(&input, settings, &conventions(&ds))
 }
 
 fn site(v: &Value) -> BTreeMap<String, String> {
@@ -74,6 +78,10 @@ fn a_local_mount_with_a_memory_tier_renders_fluids_defaults() {
     assert_eq!(p["alluxio.user.direct.memory.io.enabled"], "true");
     assert_eq!(p["alluxio.fuse.user.group.translation.enabled"], "true");
     assert_eq!(v["worker"]["replicas"], 2);
+    assert_eq!(
+        v["worker"]["resources"]["requests"]["memory"], "1073741824",
+        "the MEM tier"
+    );
     assert_eq!(v["master"]["replicas"], 1);
     assert_eq!(v["image"], "alluxio/alluxio");
     assert_eq!(v["imageTag"], "2.9.4");
@@ -238,4 +246,50 @@ fn http_mounts_get_bigger_blocks_and_no_readahead() {
         .as_str()
         .unwrap()
         .contains("max_readahead=0"));
+}
+
+#[test]
+fn a_hadoop_config_map_is_mounted_and_named_in_the_properties() {
+    let ds = json!({"mounts": [{"mountPoint": "hdfs://nn:8020/data", "name": "d"}]});
+    let settings = Settings {
+        hadoop_config_keys: Some(vec![
+            "core-site.xml".into(),
+            "hdfs-site.xml".into(),
+            "other".into(),
+        ]),
+        ..Default::default()
+    };
+    let v = render_with(json!({"hadoopConfig": "hdfs-conf"}), ds.clone(), &settings).unwrap();
+    assert_eq!(
+        site(&v)["alluxio.underfs.hdfs.configuration"],
+        "/hdfs-config/hdfs-site.xml:/hdfs-config/core-site.xml"
+    );
+    for role in ["master", "worker"] {
+        assert!(v[role]["volumes"].as_array().unwrap().contains(&json!({"name": "hadoop-config",
+            "configMap": {"name": "hdfs-conf", "items": [{"key": "hdfs-site.xml", "path": "hdfs-site.xml"},
+                {"key": "core-site.xml", "path": "core-site.xml"}]}})), "{role}");
+        assert!(
+            v[role]["volumeMounts"].as_array().unwrap().contains(
+                &json!({"name": "hadoop-config", "mountPath": "/hdfs-config", "readOnly": true})
+            ),
+            "{role}"
+        );
+    }
+    let missing = render_with(
+        json!({"hadoopConfig": "hdfs-conf"}),
+        ds.clone(),
+        &Settings::default(),
+    )
+    .unwrap_err();
+    assert_eq!(missing[0].field, "spec.hadoopConfig");
+    let empty = Settings {
+        hadoop_config_keys: Some(vec!["x".into()]),
+        ..Default::default()
+    };
+    let e = render_with(json!({"hadoopConfig": "hdfs-conf"}), ds, &empty).unwrap_err();
+    assert!(
+        e[0].message
+            .contains("neither hdfs-site.xml nor core-site.xml"),
+        "{e:?}"
+    );
 }

@@ -19,6 +19,8 @@ pub struct Tiers {
     pub volume_mounts: Vec<Value>,
     /// The cache capacity of one worker, in bytes (the sum of the quotas).
     pub capacity_bytes: u64,
+    /// The part of it in memory (the MEM tier), which the workers' pods hold.
+    pub memory_bytes: u64,
     /// Whether a tier lives on an emptyDir (short-circuit reads are then off, as in Fluid).
     pub any_empty_dir: bool,
     /// Tiers and directories: one tier of one directory allows direct memory I/O.
@@ -168,6 +170,9 @@ pub fn tiers(
             out.properties.insert(key("watermark.low.ratio"), l.into());
         }
         out.capacity_bytes += quotas.iter().sum::<u64>();
+        if level.medium_type == MediumType::Mem {
+            out.memory_bytes += quotas.iter().sum::<u64>();
+        }
         let volume_type = level.volume_type.unwrap_or_default();
         out.any_empty_dir |= volume_type == VolumeType::EmptyDir;
         for path in paths {
@@ -256,6 +261,7 @@ mod tests {
             "0.7"
         );
         assert_eq!(t.capacity_bytes, (152u64) << 30);
+        assert_eq!(t.memory_bytes, 2 << 30);
         assert!(t.any_empty_dir);
         assert_eq!(
             t.volumes,
