@@ -23,11 +23,19 @@ use std::time::{Duration, Instant};
 const CHART: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chart.tgz"));
 const VERSION: &str = "2.9.4";
 
-/// Processes started by the test, killed when it ends (also when it fails).
-struct Processes(Vec<(String, Child)>);
+/// Processes started by the test, killed when it ends (also when it fails), after the fuse
+/// mount (if any) is detached.
+struct Processes(Vec<(String, Child)>, Option<PathBuf>);
 
 impl Drop for Processes {
     fn drop(&mut self) {
+        if let Some(mount) = &self.1 {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(mount)
+                .stderr(Stdio::null())
+                .status();
+        }
         for (name, child) in &mut self.0 {
             let _ = child.kill();
             let _ = child.wait();
@@ -297,7 +305,7 @@ fn a_real_alluxio_serves_the_mounts_reports_and_reads_our_engine_runs() {
         master_opts,
         "-Xmx512m -XX:+UseSerialGC -Dalluxio.master.hostname=localhost"
     );
-    let mut processes = Processes(vec![]);
+    let mut processes = Processes(vec![], None);
     let started = Instant::now();
     processes.0.push((
         "master".into(),
