@@ -22,6 +22,9 @@ pub struct Flavor {
     pub mount_type: &'static str,
     /// The package prefix of the engine's Java classes named in properties (`alluxio.`).
     pub class_prefix: &'static str,
+    /// Fluid's property defaults for the engine, keys without the prefix
+    /// ([`crate::transform::properties::ALLUXIO_DEFAULTS`]).
+    pub defaults: &'static [(&'static str, &'static str)],
 }
 
 impl Flavor {
@@ -36,6 +39,7 @@ impl Flavor {
         image_tag: "2.9.4",
         mount_type: "fuse.alluxio-fuse",
         class_prefix: "alluxio.",
+        defaults: crate::transform::properties::ALLUXIO_DEFAULTS,
     };
 
     /// A property key of this engine: `key("master.rpc.port")` is `alluxio.master.rpc.port`.

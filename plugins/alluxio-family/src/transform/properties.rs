@@ -6,10 +6,11 @@ use crate::flavor::Flavor;
 use crate::spec::{CompTemplateSpec, FamilySpec};
 use std::collections::BTreeMap;
 
-/// Fluid's defaults (`transform_optimization.go`), keys without the engine's prefix; a value
-/// starting with `{class}` names a class of the engine. Each applies unless the user sets the
-/// key in `properties` or a component's `properties`.
-const DEFAULTS: &[(&str, &str)] = &[
+/// Fluid's defaults for Alluxio (`transform_optimization.go`), keys without the engine's
+/// prefix; `{class}` stands for the package prefix of the engine's classes. Each applies
+/// unless the user sets the key in `properties` or a component's `properties`. (Fluid's
+/// GooseFS engine had its own table: another member brings its own.)
+pub const ALLUXIO_DEFAULTS: &[(&str, &str)] = &[
     ("fuse.jnifuse.enabled", "true"),
     ("fuse.jnifuse.libfuse.version", "3"),
     ("master.metastore", "ROCKS"),
@@ -70,8 +71,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("security.authorization.permission.enabled", "false"),
 ];
 
-/// Fluid's bigger blocks when every mount is HTTP.
-const HTTP_DEFAULTS: &[(&str, &str)] = &[
+/// Fluid's bigger blocks when every mount is HTTP (the same for Alluxio and GooseFS).
+pub const HTTP_DEFAULTS: &[(&str, &str)] = &[
     ("user.block.size.bytes.default", "256MB"),
     ("user.streaming.reader.chunk.size.bytes", "256MB"),
     ("user.local.reader.chunk.size.bytes", "256MB"),
@@ -82,7 +83,8 @@ const HTTP_DEFAULTS: &[(&str, &str)] = &[
 /// Fluid's defaults for `flavor`, the HTTP ones over them when `all_http`.
 pub fn defaults(flavor: &Flavor, all_http: bool) -> BTreeMap<String, String> {
     let extra: &[(&str, &str)] = if all_http { HTTP_DEFAULTS } else { &[] };
-    DEFAULTS
+    flavor
+        .defaults
         .iter()
         .chain(extra)
         .map(|(k, v)| (flavor.key(k), v.replace("{class}", flavor.class_prefix)))
