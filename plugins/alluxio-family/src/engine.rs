@@ -242,20 +242,19 @@ impl<F: Family> FamilyEngine<F> {
     }
 }
 
-/// Whether the mounts must be made again: the Dataset's mounts differ from the ones last
-/// made, or the master started after they were made. Pure.
+/// Whether the mounts must be made (again): never made while the Dataset has mounts made by
+/// exec, the Dataset's mounts differ from the ones last made, or the master started after they
+/// were made. Pure.
 pub fn remount_needed(
     status: Option<&RuntimeStatus>,
     dataset: &Dataset,
+    exec_mounts: bool,
     master_started: Option<&str>,
 ) -> bool {
-    let Some(status) = status else {
-        return false;
+    let Some(done) = status.and_then(|s| s.mount_time.as_ref()) else {
+        return exec_mounts;
     };
-    let Some(done) = status.mount_time.as_ref() else {
-        return false; // never mounted: that is PrepareUFS's job
-    };
-    if status.mounts != dataset.spec.mounts {
+    if status.and_then(|s| s.mounts.as_ref()) != dataset.spec.mounts.as_ref() {
         return true;
     }
     master_started
@@ -353,10 +352,10 @@ impl<F: Family> Engine for FamilyEngine<F> {
 
     fn should_update_ufs(&self, cx: &HookContext, host: &Host) -> HookResult<bool> {
         let (view, dataset) = Self::objects(cx)?;
-        if ufs::plan(&dataset).is_ok_and(|p| p.mounts.is_empty())
-            && view.status.as_ref().and_then(|s| s.mounts.as_ref()) == dataset.spec.mounts.as_ref()
-        {
-            return Ok(Outcome::Done(false));
+        let exec_mounts = ufs::plan(&dataset).is_ok_and(|p| !p.mounts.is_empty());
+        let status = view.status.as_ref();
+        if !exec_mounts && status.and_then(|s| s.mount_time.as_ref()).is_none() {
+            return Ok(Outcome::Done(false)); // nothing mounted by exec, nothing to mount
         }
         let container = master_container(&F::FLAVOR);
         let started = match Self::ready_master(host, cx.name())? {
@@ -374,8 +373,9 @@ impl<F: Family> Engine for FamilyEngine<F> {
             None => None,
         };
         Ok(Outcome::Done(remount_needed(
-            view.status.as_ref(),
+            status,
             &dataset,
+            exec_mounts,
             started.as_deref(),
         )))
     }

@@ -418,6 +418,14 @@ fn a_changed_dataset_or_a_restarted_master_remounts() {
     assert!(done(host.run(|h| {
         AlluxioEngine::default().should_update_ufs(&b.build(Hook::ShouldUpdateUfs), h)
     })));
+    // Never mounted (an S3 mount added to a Dataset that had none made by exec): mount.
+    let mut fresh = rt.clone();
+    fresh.status = Some(Default::default());
+    let b = HookContextBuilder::new("alluxio", &fresh).dataset(&ds);
+    let host = ScriptedHost::new().with_objects([master_pod("imagenet")]);
+    assert!(done(host.run(|h| {
+        AlluxioEngine::default().should_update_ufs(&b.build(Hook::ShouldUpdateUfs), h)
+    })));
     let mut changed = ds.clone();
     changed.spec.mounts.as_mut().unwrap().pop();
     let b = HookContextBuilder::new("alluxio", &rt).dataset(&changed);
