@@ -52,6 +52,7 @@ mod elf;
 mod engine;
 pub mod export;
 mod host;
+pub mod kit;
 pub mod loader;
 pub mod protocol;
 #[cfg(feature = "testing")]

@@ -6,6 +6,7 @@
 use super::*;
 use crate::hook_tests::render;
 use crate::transform::tests::{sample, COMMUNITY, ENTERPRISE};
+use serde_json::json;
 
 const DEMO: &str = include_str!("../../../samples/juicefs/demo-local.yaml");
 const MULTI_CACHE: &str = include_str!("../../../samples/juicefs/multi-cache.yaml");

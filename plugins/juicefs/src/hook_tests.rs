@@ -6,6 +6,7 @@ use crate::transform::tests::{conventions, sample, COMMUNITY, ENTERPRISE};
 use fluid_plugin_api::conventions::merge_values;
 use fluid_plugin_api::protocol::{Hook, HookRequest, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::{with_host, ServiceHandler};
+use serde_json::json;
 use std::sync::Mutex;
 
 /// A scripted exec: (stdout, exit code) for a request.

@@ -21,10 +21,10 @@ pub use crd::{
 use fluid_plugin_api::protocol::{EventType, ExecRequest, LogLevel};
 use fluid_plugin_api::types::Dataset;
 use fluid_plugin_api::{
-    export_engine, hooks, CacheReport, Engine, FieldError, HealthReport, HookContext, HookError,
-    HookResult, Host, MetadataReport, Outcome, Validation,
+    export_engine, hooks, kit, CacheReport, Engine, FieldError, HealthReport, HookContext,
+    HookError, HookResult, Host, MetadataReport, Outcome, Validation,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use transform::edition::Edition;
 
 /// The JuiceFS engine.
@@ -49,18 +49,8 @@ fn objects(cx: &HookContext) -> Result<(JuiceFSRuntime, Dataset), HookError> {
 
 fn settings() -> transform::Settings {
     transform::Settings {
-        image_pull_secrets: std::env::var("IMAGE_PULL_SECRETS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        // Fluid's chart sets CRITICAL_FUSE_POD=true by default (`runtime.criticalFusePod`).
-        critical_fuse_pod: std::env::var("CRITICAL_FUSE_POD")
-            .ok()
-            .and_then(|v| transform::parse_bool(&v))
-            .unwrap_or(true),
+        image_pull_secrets: kit::image_pull_secrets_from_env(),
+        critical_fuse_pod: kit::critical_fuse_pod_from_env(),
     }
 }
 
@@ -74,33 +64,16 @@ fn check_secrets(
     let Ok(envs) = transform::secrets::secret_envs(dataset) else {
         return Ok(()); // reported by the transform's problems
     };
-    // One read per Secret, however many keys of it the Dataset references.
-    let mut secrets: std::collections::HashMap<String, Option<Value>> = Default::default();
-    for e in envs {
-        if !secrets.contains_key(&e.secret_name) {
-            let found = host.get("v1", "Secret", &e.secret_name)?;
-            secrets.insert(e.secret_name.clone(), found);
-        }
-        match &secrets[&e.secret_name] {
-            None => errors.push(FieldError {
+    let refs: Vec<(&str, &str)> = envs
+        .iter()
+        .map(|e| (e.secret_name.as_str(), e.secret_key.as_str()))
+        .collect();
+    for (e, problem) in envs.iter().zip(kit::secret_key_problems(host, &refs)?) {
+        if let Some(message) = problem {
+            errors.push(FieldError {
                 field: e.field.clone(),
-                message: format!(
-                    "secret {} not found in the dataset's namespace",
-                    e.secret_name
-                ),
-            }),
-            Some(s) => {
-                let has = |f: &str| {
-                    s[f].as_object()
-                        .is_some_and(|m| m.contains_key(&e.secret_key))
-                };
-                if !has("data") && !has("stringData") {
-                    errors.push(FieldError {
-                        field: e.field.clone(),
-                        message: format!("secret {} has no key {}", e.secret_name, e.secret_key),
-                    });
-                }
-            }
+                message,
+            });
         }
     }
     Ok(())
@@ -121,40 +94,23 @@ fn keep_selector(component: &mut Value, workload: &Value, release: &str, role: &
 
 /// Running pods of one role whose containers are all ready.
 fn ready_pods(host: &Host, name: &str, role: &str) -> Result<Vec<String>, HookError> {
-    let pods = host.list(
-        "v1",
-        "Pod",
-        Some(&format!("app=juicefs,release={name},role={role}")),
-    )?;
-    Ok(pods
-        .iter()
-        .filter(|p| {
-            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
-        })
-        .filter(|p| {
-            p["status"]["conditions"].as_array().is_some_and(|c| {
-                c.iter()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            })
-        })
-        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
-        .collect())
+    Ok(kit::ready_pods(
+        host,
+        &format!("app=juicefs,release={name},role={role}"),
+    )?)
 }
 
-/// Sets `status.selector` (the scale subresource's label selector) once the status exists.
+/// Sets `status.selector` (the scale subresource's label selector).
 fn ensure_selector(cx: &HookContext, host: &Host) -> Result<(), HookError> {
     let name = cx.name();
     let want = transform::mount::worker_selector(name);
-    let Some(current) = host.get(API_VERSION, KIND, name)? else {
-        return Ok(());
-    };
-    let status = &current["status"];
-    if status["valueFile"].as_str().is_some_and(|v| !v.is_empty())
-        && status["selector"] != want.as_str()
-    {
-        host.patch_status(API_VERSION, KIND, name, json!({"selector": want}))?;
-    }
-    Ok(())
+    Ok(kit::ensure_scale_selector(
+        host,
+        API_VERSION,
+        KIND,
+        name,
+        &want,
+    )?)
 }
 
 /// Runs a command in a pod's container: `(stdout, exit code)`, or why it could not run.

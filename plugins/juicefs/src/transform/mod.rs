@@ -253,7 +253,7 @@ pub fn values(
         .annotations
         .as_ref()
         .and_then(|a| a.get(FUSE_HOST_PID_ANNOTATION))
-        .is_some_and(|v| parse_bool(v) == Some(true));
+        .is_some_and(|v| fluid_plugin_api::kit::parse_bool(v) == Some(true));
 
     Ok(json!({
         "chartLabel": CHART_LABEL,
@@ -338,15 +338,6 @@ pub const CHART_LABEL: &str = "juicefs-0.2.16";
 pub fn selector(release: &str, role: &str) -> Value {
     json!({"app": "juicefs", "chart": CHART_LABEL, "heritage": "Helm", "release": release,
         "role": role})
-}
-
-/// Go's `strconv.ParseBool`, which Fluid uses for its switches.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// The worker pods' affinity, as Fluid's `BuildWorkersAffinity` sets it: `Exclusive` (or

@@ -142,38 +142,7 @@ pub fn cache(levels: &[Level]) -> Result<Cache, TierError> {
     })
 }
 
-/// The value of a Kubernetes quantity (`100Gi`, `1.5G`, `512Mi`, `1e9`) in bytes, rounded up
-/// as `Quantity.Value()` does; `None` when it does not parse.
-pub fn quantity_bytes(q: &str) -> Option<u64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    let v = (number * factor).ceil();
-    (v >= 0.0 && v.is_finite()).then_some(v as u64)
-}
+pub use fluid_plugin_api::types::size::quantity_bytes;
 
 #[cfg(test)]
 mod tests {
@@ -239,15 +208,5 @@ mod tests {
         assert_eq!(e.field, "spec.tieredstore.levels[0].low");
         let e = cache(&levels(json!([{"mediumtype": "SSD", "path": "relative"}]))).unwrap_err();
         assert_eq!(e.field, "spec.tieredstore.levels[0].path");
-    }
-
-    #[test]
-    fn quantities_read_like_kubernetes() {
-        assert_eq!(quantity_bytes("1Gi"), Some(1 << 30));
-        assert_eq!(quantity_bytes("1.5Gi"), Some(3 << 29));
-        assert_eq!(quantity_bytes("500M"), Some(500_000_000));
-        assert_eq!(quantity_bytes("1e3"), Some(1000));
-        assert_eq!(quantity_bytes("100"), Some(100));
-        assert_eq!(quantity_bytes("12x"), None);
     }
 }

@@ -1,0 +1,194 @@
+//! Small helpers engines share, around the [`Host`] calls and the pod specs of their charts:
+//! which pods are ready, the scale subresource's selector, Secret keys, the volumes and
+//! metadata of a component, and the controller settings engines read from its environment.
+
+use crate::host::{Host, HostError};
+use k8s_openapi::api::core::v1::{Volume, VolumeMount};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Whether a pod (as on the wire) is running, not being deleted, and Ready.
+pub fn pod_ready(pod: &Value) -> bool {
+    pod["status"]["phase"] == "Running"
+        && pod["metadata"]["deletionTimestamp"].is_null()
+        && pod["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+/// The names of the ready pods (see [`pod_ready`]) matching a label selector, in the
+/// runtime's namespace.
+pub fn ready_pods(host: &Host, selector: &str) -> Result<Vec<String>, HostError> {
+    Ok(host
+        .list("v1", "Pod", Some(selector))?
+        .iter()
+        .filter(|p| pod_ready(p))
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Sets the runtime's `status.selector` (the scale subresource's label selector) to
+/// `selector`, once the controller has written the status (`valueFile` set) and when it
+/// differs.
+pub fn ensure_scale_selector(
+    host: &Host,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    selector: &str,
+) -> Result<(), HostError> {
+    let Some(current) = host.get(api_version, kind, name)? else {
+        return Ok(());
+    };
+    let status = &current["status"];
+    if status["valueFile"].as_str().is_some_and(|v| !v.is_empty()) && status["selector"] != selector
+    {
+        host.patch_status(api_version, kind, name, json!({ "selector": selector }))?;
+    }
+    Ok(())
+}
+
+/// Why each Secret key `(secret, key)` cannot be used, in the order given, if it cannot: the
+/// Secret is missing or has no such key. Each Secret is read once, however many of its keys
+/// are asked. The controller hands Secrets over with their values blanked, which is all this
+/// needs.
+pub fn secret_key_problems(
+    host: &Host,
+    refs: &[(&str, &str)],
+) -> Result<Vec<Option<String>>, HostError> {
+    let mut read: std::collections::HashMap<&str, Option<Value>> = Default::default();
+    let mut problems = Vec::with_capacity(refs.len());
+    for (secret, key) in refs {
+        if !read.contains_key(secret) {
+            read.insert(secret, host.get("v1", "Secret", secret)?);
+        }
+        problems.push(match &read[secret] {
+            None => Some(format!(
+                "secret {secret} not found in the dataset's namespace"
+            )),
+            Some(s) => {
+                let has = |f: &str| s[f].as_object().is_some_and(|m| m.contains_key(*key));
+                (!has("data") && !has("stringData"))
+                    .then(|| format!("secret {secret} has no key {key}"))
+            }
+        });
+    }
+    Ok(problems)
+}
+
+/// The runtime's `spec.volumes` a component mounts (by its `volumeMounts`), each once, or the
+/// index and name of the first mount whose volume is missing.
+pub fn volumes_for(
+    volumes: &[Volume],
+    mounts: &[VolumeMount],
+) -> Result<Vec<Value>, (usize, String)> {
+    let mut out: Vec<Value> = vec![];
+    for (i, m) in mounts.iter().enumerate() {
+        let v = volumes
+            .iter()
+            .find(|v| v.name == m.name)
+            .ok_or_else(|| (i, m.name.clone()))?;
+        if !out.iter().any(|o| o["name"] == m.name.as_str()) {
+            out.push(serde_json::to_value(v).unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// Labels or annotations of a component's pods: the runtime's, overridden by the component's.
+pub fn merged(
+    common: Option<&BTreeMap<String, String>>,
+    component: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut m = common.cloned().unwrap_or_default();
+    m.extend(component.cloned().unwrap_or_default());
+    m
+}
+
+/// Image pull secrets for every engine pod, from the controller's `IMAGE_PULL_SECRETS`
+/// (comma-separated, as Fluid reads it).
+pub fn image_pull_secrets_from_env() -> Vec<String> {
+    std::env::var("IMAGE_PULL_SECRETS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether fuse pods get `system-node-critical`, from the controller's `CRITICAL_FUSE_POD`:
+/// true unless it says false, since Fluid's chart sets it true by default
+/// (`runtime.criticalFusePod`).
+pub fn critical_fuse_pod_from_env() -> bool {
+    std::env::var("CRITICAL_FUSE_POD")
+        .ok()
+        .and_then(|v| parse_bool(&v))
+        .unwrap_or(true)
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it (Fluid's annotations and environment).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_running_ready_pods_not_being_deleted_are_ready() {
+        let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert!(pod_ready(&ready));
+        let mut deleting = ready.clone();
+        deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+        assert!(!pod_ready(&deleting));
+        assert!(!pod_ready(&json!({"status": {"phase": "Running"}})));
+        assert!(!pod_ready(
+            &json!({"status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "True"}]}})
+        ));
+    }
+
+    #[test]
+    fn booleans_read_as_go_reads_them() {
+        for v in ["1", "t", "T", "true", "TRUE", "True"] {
+            assert_eq!(parse_bool(v), Some(true), "{v}");
+        }
+        for v in ["0", "f", "F", "false", "FALSE", "False"] {
+            assert_eq!(parse_bool(v), Some(false), "{v}");
+        }
+        assert_eq!(parse_bool("yes"), None);
+    }
+
+    #[test]
+    fn only_mounted_volumes_are_given_and_missing_ones_are_named() {
+        let volumes: Vec<Volume> = serde_json::from_value(json!([
+            {"name": "a", "emptyDir": {}}, {"name": "b", "hostPath": {"path": "/b"}}]))
+        .unwrap();
+        let mounts: Vec<VolumeMount> = serde_json::from_value(
+            json!([{"name": "b", "mountPath": "/b"}, {"name": "b", "mountPath": "/b2"}, {"name": "c", "mountPath": "/c"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            volumes_for(&volumes, &mounts[..2]).unwrap(),
+            [json!({"name": "b", "hostPath": {"path": "/b"}})]
+        );
+        assert_eq!(volumes_for(&volumes, &mounts).unwrap_err(), (2, "c".into()));
+    }
+
+    #[test]
+    fn component_metadata_overrides_the_runtimes() {
+        let common = BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "1".to_owned()),
+        ]);
+        let own = BTreeMap::from([("b".to_owned(), "2".to_owned())]);
+        let m = merged(Some(&common), Some(&own));
+        assert_eq!((m["a"].as_str(), m["b"].as_str()), ("1", "2"));
+    }
+}
