@@ -3,6 +3,7 @@
 //! metadata of a component, and the controller settings engines read from its environment.
 
 use crate::host::{Host, HostError};
+use crate::types::{Dataset, RuntimeManagement};
 use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -47,6 +48,21 @@ pub fn ensure_scale_selector(
         host.patch_status(api_version, kind, name, json!({ "selector": selector }))?;
     }
     Ok(())
+}
+
+/// Whether the engine should compute the Dataset's UFS size and file count now: the
+/// runtime's metadata sync policy allows it (on unless `autoSync: false`) and the Dataset does
+/// not know its total yet (empty or `[Calculating]`, as Fluid writes it).
+pub fn metadata_sync_wanted(management: Option<&RuntimeManagement>, dataset: &Dataset) -> bool {
+    let auto = management
+        .and_then(|m| m.metadata_sync_policy.as_ref())
+        .is_none_or(|p| p.auto_sync_enabled());
+    let known = dataset
+        .status
+        .as_ref()
+        .and_then(|s| s.ufs_total.as_deref())
+        .is_some_and(|u| !u.is_empty() && u != "[Calculating]");
+    auto && !known
 }
 
 /// Why each Secret key `(secret, key)` cannot be used, in the order given, if it cannot: the

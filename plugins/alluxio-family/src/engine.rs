@@ -389,18 +389,7 @@ impl<F: Family> Engine for FamilyEngine<F> {
     /// `loadMetadata -R /` then `count /`): `calculating` until the job has its result.
     fn sync_metadata(&self, cx: &HookContext, host: &Host) -> HookResult<MetadataReport> {
         let (view, dataset) = Self::objects(cx)?;
-        let auto = view
-            .spec
-            .runtime_management
-            .as_ref()
-            .and_then(|m| m.metadata_sync_policy.as_ref())
-            .is_none_or(|p| p.auto_sync_enabled());
-        let known = dataset
-            .status
-            .as_ref()
-            .and_then(|s| s.ufs_total.as_deref())
-            .is_some_and(|u| !u.is_empty() && u != "[Calculating]");
-        if !auto || known {
+        if !kit::metadata_sync_wanted(view.spec.runtime_management.as_ref(), &dataset) {
             return Ok(Outcome::Default);
         }
         if let Some(pod) = Self::ready_master(host, cx.name())? {

@@ -207,18 +207,7 @@ impl Engine for JuiceFs {
 
     fn sync_metadata(&self, cx: &HookContext, host: &Host) -> HookResult<MetadataReport> {
         let (runtime, dataset) = objects(cx)?;
-        let auto = runtime
-            .spec
-            .runtime_management
-            .as_ref()
-            .and_then(|m| m.metadata_sync_policy.as_ref())
-            .is_none_or(|p| p.auto_sync_enabled());
-        let known = dataset
-            .status
-            .as_ref()
-            .and_then(|s| s.ufs_total.as_deref())
-            .is_some_and(|u| !u.is_empty() && u != "[Calculating]");
-        if !auto || known {
+        if !kit::metadata_sync_wanted(runtime.spec.runtime_management.as_ref(), &dataset) {
             return Ok(Outcome::Default);
         }
         let mount = cx.conventions()?.fuse_mount_path.clone();
