@@ -144,6 +144,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         let info = plugin.info();
         let helm =
             Arc::new(helm.for_engine(&info.name, &info.cluster_scoped_kinds, cluster.clone()));
+        // At most half as many syncs wait or run as the controller has workers: triggers keep
+        // the rest.
+        let periodic = Arc::new(runtime::periodic::Periodic::new(
+            opts.config.sync_period,
+            usize::from(opts.config.concurrency / 2),
+            opts.config.sync_period.max(opts.config.hook_timeout) * 2,
+        ));
         let ctx = Arc::new(runtime::RuntimeContext {
             hooks: HookCaller::new(
                 plugin.clone(),
@@ -161,6 +168,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             validated: Default::default(),
             starting: Default::default(),
             reported: Default::default(),
+            periodic: periodic.clone(),
             runtime_status: StatusSchema::of(&plugin.crd()?),
             dataset_status: dataset_status.clone(),
         });
@@ -169,7 +177,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(
             Controller::for_stream_with(applied(&watched), store.clone(), kind.clone())
                 .with_config(controller_config.clone())
-                .reconcile_on(triggers::for_runtimes(&caches, kind, &info.name, store))
+                .reconcile_on(triggers::for_runtimes(
+                    &caches,
+                    kind,
+                    &info.name,
+                    store.clone(),
+                ))
+                .reconcile_on(periodic.triggers(kind.clone(), store))
                 .shutdown_on_signal()
                 .run(runtime::reconcile, runtime::error_policy, ctx)
                 .for_each(|_| async {}),
