@@ -55,6 +55,28 @@ const EXEC_TIMEOUT: u64 = 50;
 /// How long a hook goes on starting execs (the host cuts a hook at 120 s).
 const EXEC_BUDGET: Duration = Duration::from_secs(90);
 
+/// The node ports of a runtime on the host network, from the host's allocator (protocol 1.2);
+/// `None` (Fluid's fixed ports) on the container network or from an older host, which is
+/// said in the log: two such runtimes on one node then need distinct `ports`.
+fn host_ports(spec: &FamilySpec, host: &Host) -> Result<Option<Vec<u16>>, HookError> {
+    if !transform::needs_host_ports(spec) {
+        return Ok(None);
+    }
+    let count = transform::properties::host_port_count(transform::master_replicas(spec) > 1);
+    match host.allocate_ports(count) {
+        Ok(ports) => Ok(Some(ports)),
+        Err(e) if e.is_unsupported() => {
+            let _ = host.log(
+                LogLevel::Info,
+                "this controller allocates no host-network ports (protocol older than 1.2): \
+                 Fluid's fixed ports are used",
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The transform's settings: the controller's environment, and the keys of the Hadoop
 /// configuration ConfigMap the runtime names.
 fn settings(spec: &FamilySpec, host: &Host) -> Result<Settings, HookError> {
@@ -71,6 +93,7 @@ fn settings(spec: &FamilySpec, host: &Host) -> Result<Settings, HookError> {
         image_pull_secrets: kit::image_pull_secrets_from_env(),
         critical_fuse_pod: kit::critical_fuse_pod_from_env(),
         hadoop_config_keys,
+        host_ports: None,
     })
 }
 
@@ -318,7 +341,11 @@ impl<F: Family> Engine for FamilyEngine<F> {
     fn transform(&self, cx: &HookContext, host: &Host) -> HookResult<Value> {
         let (view, dataset) = Self::objects(cx)?;
         let input = Self::input(cx, &view, &dataset);
-        let mut values = transform::values(&input, &settings(&view.spec, host)?, cx.conventions()?)
+        let settings = Settings {
+            host_ports: host_ports(&view.spec, host)?,
+            ..settings(&view.spec, host)?
+        };
+        let mut values = transform::values(&input, &settings, cx.conventions()?)
             .map_err(|p| problems_error(&p))?;
         if let Some(ds) = host.get("apps/v1", "DaemonSet", &format!("{}-fuse", cx.name()))? {
             let current = &ds["spec"]["template"]["spec"]["nodeSelector"];
