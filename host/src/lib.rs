@@ -8,5 +8,6 @@ pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod plugins;
+pub mod ports;
 pub mod run;
 pub mod services;

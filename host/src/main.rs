@@ -96,6 +96,14 @@ struct RunArgs {
     /// The CSI driver the Datasets' PVs name (run fluid-csi under another name beside Fluid's).
     #[arg(long, default_value = "fuse.csi.fluid.io", env = "FLUID_CSI_DRIVER")]
     csi_driver: String,
+    /// The node ports handed to host-network runtimes, FIRST-LAST (Fluid's
+    /// --runtime-node-port-range).
+    #[arg(
+        long,
+        default_value = "20000-26000",
+        env = "FLUID_RUNTIME_NODE_PORT_RANGE"
+    )]
+    runtime_node_port_range: fluid_host::ports::PortRange,
 }
 
 #[derive(Subcommand)]
@@ -164,6 +172,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     hook_timeout: std::time::Duration::from_secs(args.hook_timeout_seconds),
                     concurrency: args.runtime_workers,
                     csi_driver: args.csi_driver,
+                    port_range: args.runtime_node_port_range,
                 },
             };
             tokio::runtime::Runtime::new()?.block_on(fluid_host::run::run(opts))?;

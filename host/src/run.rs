@@ -8,7 +8,7 @@ use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::plugins::Registry;
-use crate::services::{ChartEngineKind, Cluster, Helm, ResidentEngine};
+use crate::services::{ChartEngineKind, Cluster, Helm, HostPorts, ResidentEngine};
 use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::core::ApiResource;
@@ -107,6 +107,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     cluster.use_caches(caches.clone());
     caches.ready().await;
     tracing::info!("watch caches ready");
+    // Before any runtime is reconciled: a runtime asking for ports must find its own.
+    let ports = Arc::new(HostPorts::new(opts.config.port_range));
+    let holders = ports.rebuild(&caches);
+    tracing::info!(range = %ports.range(), runtimes = holders, "host-network ports rebuilt from the values ConfigMaps");
 
     let controller_config =
         kube::runtime::controller::Config::default().concurrency(opts.config.concurrency);
@@ -158,6 +162,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 helm.clone(),
                 &opts.config,
                 metrics.clone(),
+                ports.clone(),
             ),
             kind: kind.clone(),
             cluster: cluster.clone(),

@@ -9,7 +9,7 @@ use fluid_host::controller::hooks::{hook_threads, HookCallError, HookCaller};
 use fluid_host::controller::ControllerConfig;
 use fluid_host::http::{respond, Health};
 use fluid_host::metrics::{Metrics, StuckPlugin};
-use fluid_host::services::Cluster;
+use fluid_host::services::{Cluster, HostPorts};
 use fluid_plugin_api::loader::Plugin;
 use fluid_plugin_api::protocol::Hook;
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
@@ -47,7 +47,8 @@ async fn caller(plugin: &str, config: &ControllerConfig, metrics: &Arc<Metrics>)
     ));
     let helm = Arc::new(common::helm("fluid-rs-hooks-test"));
     let plugin = Arc::new(Plugin::open(&fixture(plugin)).unwrap());
-    HookCaller::new(plugin, cluster, helm, config, metrics.clone())
+    let ports = Arc::new(HostPorts::new(config.port_range));
+    HookCaller::new(plugin, cluster, helm, config, metrics.clone(), ports)
 }
 
 /// 120 runtimes whose `validate` never returns, called twice each (a retry), as in the issue

@@ -4,7 +4,7 @@
 mod common;
 
 use common::objects::assert_absent;
-use fluid_host::services::{Cluster, Expiry, Install, ScopedServices};
+use fluid_host::services::{Cluster, Expiry, HostPorts, Install, ScopedServices};
 use fluid_plugin_api::protocol::{GroupKind, Hook, ServiceErrorKind, ServiceFailure};
 use fluid_plugin_api::ServiceHandler;
 use fluid_test_support::{kubeconfig_path, kubectl, wait_until, TestNamespace};
@@ -42,6 +42,7 @@ async fn scoped(
         chart,
         expiry: Expiry::new(Hook::SetupMaster, Duration::from_secs(120)),
         own: None,
+        ports: Arc::new(HostPorts::new(fluid_host::ports::DEFAULT_RANGE)),
     }
 }
 
@@ -127,6 +128,47 @@ async fn secret_values_never_reach_an_engine_through_any_service() {
 /// An Event note over 1024 bytes is refused by the API server (the whole Event is lost): the
 /// host cuts it, keeping valid UTF-8 and saying it did. (Before: no Event was recorded, and
 /// this test timed out waiting for it.)
+/// `allocate_ports` (1.2) through the services a hook gets: runtimes sharing the host's book
+/// get disjoint ports, each the same ones again; a runtime without a uid is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_port_service_gives_each_runtime_its_own_ports_every_time() {
+    let ns = TestNamespace::create("ports").await.unwrap();
+    let first = scoped(&ns, &[], &[]).await;
+    let mut second = first.clone();
+    second.runtime.uid = Some("uid-of-another".into());
+    let a = call(&first, "allocate_ports", json!({"count": 9}))
+        .await
+        .unwrap();
+    let b = call(&second, "allocate_ports", json!({"count": 9}))
+        .await
+        .unwrap();
+    let (a, b): (Vec<u64>, Vec<u64>) = (
+        serde_json::from_value(a["ports"].clone()).unwrap(),
+        serde_json::from_value(b["ports"].clone()).unwrap(),
+    );
+    assert_eq!(a, (20000..20009).collect::<Vec<_>>());
+    assert!(b.iter().all(|p| !a.contains(p)), "{a:?} {b:?}");
+    let again = call(&first, "allocate_ports", json!({"count": 9}))
+        .await
+        .unwrap();
+    assert_eq!(again["ports"], json!(a));
+    let mut anonymous = first.clone();
+    anonymous.runtime.uid = None;
+    let refused = call(&anonymous, "allocate_ports", json!({"count": 1}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, ServiceErrorKind::BadRequest);
+    let too_many = call(&second, "allocate_ports", json!({"count": 6000}))
+        .await
+        .unwrap_err();
+    assert!(
+        too_many
+            .message
+            .starts_with("the host-network port range 20000-26000 has"),
+        "{too_many:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_event_note_is_cut_to_the_api_limit_and_recorded() {
     let ns = TestNamespace::create("events").await.unwrap();

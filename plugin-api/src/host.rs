@@ -263,6 +263,22 @@ impl<'a> Host<'a> {
         )?;
         Ok(())
     }
+
+    /// Reserves `count` node ports for the runtime being reconciled (protocol 1.2), for an
+    /// engine whose pods run on the host network: the host hands them out from its configured
+    /// range (Fluid's default 20000-26000), never gives one to two runtimes, answers the same
+    /// ports for the same runtime on every later call (also after a controller restart), and
+    /// frees them when the runtime is deleted. Ask for the full count on every transform:
+    /// it is cheap (no API request) and keeps the ports stable.
+    ///
+    /// A host older than 1.2 answers an error whose [`HostError::is_unsupported`] is true:
+    /// fall back to fixed ports then. A range too small for the request is a `Failed` error
+    /// naming the range.
+    pub fn allocate_ports(&self, count: u16) -> Result<Vec<u16>, HostError> {
+        let resp: AllocatePortsResponse =
+            self.call(Service::AllocatePorts, &AllocatePortsRequest { count })?;
+        Ok(resp.ports)
+    }
 }
 
 /// The host side of the services: what answers an engine's [`Host`] calls.

@@ -21,7 +21,7 @@ use std::fmt;
 /// The protocol major this crate speaks. A host refuses plugins of another major.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol minor this crate speaks: the hooks and services it knows.
-pub const PROTOCOL_MINOR: u32 = 1;
+pub const PROTOCOL_MINOR: u32 = 2;
 
 /// A protocol version, `major.minor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -248,6 +248,10 @@ named_enum! {
         Event = "event",
         /// Writes a line to the controller's log (`LogRequest` → `{}`).
         Log = "log",
+        /// Hands out node ports for a host-network runtime, the same on every call for the
+        /// same runtime, never the same to two runtimes (`AllocatePortsRequest` →
+        /// `AllocatePortsResponse`). Protocol 1.2.
+        AllocatePorts = "allocate_ports",
     }
 }
 
@@ -537,6 +541,23 @@ pub struct EventRequest {
     pub reason: String,
     /// A human-readable message. Never put secret values here.
     pub message: String,
+}
+
+/// Asks for node ports for the runtime being reconciled ([`Service::AllocatePorts`], 1.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AllocatePortsRequest {
+    /// How many ports the runtime needs in all. Asking again with the same count returns the
+    /// same ports; a larger count keeps them and adds more, a smaller one keeps the first
+    /// `count` and frees the rest.
+    pub count: u16,
+}
+
+/// The ports the host reserved for the runtime, from its configured range, until the runtime
+/// is deleted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AllocatePortsResponse {
+    /// `count` distinct ports, in the order they were first handed out.
+    pub ports: Vec<u16>,
 }
 
 /// Log levels for [`Service::Log`].

@@ -160,6 +160,7 @@ type Answer = Box<dyn Fn(&Value) -> Result<Value, ServiceFailure> + Send + Sync>
 /// The controller's host services, scripted: `get`, `list`, `apply`, `delete` and
 /// `patch_status` work on the objects it holds (Secrets come back with their values blanked, as
 /// from the controller); `helm_*` keep a table of releases; `event` and `log` are recorded;
+/// `allocate_ports` hands out the first ports of 20000-26000;
 /// any service can be given its own answer with [`on`](Self::on) (`exec` needs one). Every call
 /// is recorded in order.
 #[derive(Default)]
@@ -377,6 +378,11 @@ impl ScriptedHost {
                 json!({ "uninstalled": releases.remove(release).is_some() })
             }
             "event" | "log" => json!({}),
+            // One runtime per scripted host: the first ports of Fluid's default range.
+            "allocate_ports" => {
+                let count = request["count"].as_u64().unwrap_or_default();
+                json!({ "ports": (0..count).map(|i| 20000 + i).collect::<Vec<_>>() })
+            }
             other => {
                 return Err(failure(
                     other,

@@ -9,7 +9,9 @@
 
 use super::ControllerConfig;
 use crate::metrics::Metrics;
-use crate::services::{Cluster, Expiry, Helm, OwnRuntime, ScopedServices, StatusPatches};
+use crate::services::{
+    Cluster, Expiry, Helm, HostPorts, OwnRuntime, ScopedServices, StatusPatches,
+};
 use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::loader::{CallError, Plugin};
 use fluid_plugin_api::protocol::{Hook, HookRequest, HookResponse};
@@ -230,6 +232,8 @@ pub struct HookCaller {
     pub metrics: Arc<Metrics>,
     /// The plugin's hook threads, shared by every clone.
     pub threads: Arc<HookThreads>,
+    /// The host-network ports, shared by every plugin.
+    pub ports: Arc<HostPorts>,
 }
 
 impl HookCaller {
@@ -241,6 +245,7 @@ impl HookCaller {
         helm: Arc<Helm>,
         config: &ControllerConfig,
         metrics: Arc<Metrics>,
+        ports: Arc<HostPorts>,
     ) -> Self {
         let threads = HookThreads::new(
             &plugin.info().name,
@@ -254,6 +259,7 @@ impl HookCaller {
             timeout: config.hook_timeout,
             metrics,
             threads,
+            ports,
         }
     }
 
@@ -316,6 +322,7 @@ impl HookCaller {
                 view: runtime.clone(),
                 patched: p.clone(),
             }),
+            ports: self.ports.clone(),
         };
         let request = HookRequest {
             dataset: dataset.cloned(),

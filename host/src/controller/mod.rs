@@ -30,6 +30,8 @@ pub struct ControllerConfig {
     /// The CSI driver the PVs name (Fluid's `fuse.csi.fluid.io`, or fluid-csi's own name when it
     /// runs beside Fluid's plugin).
     pub csi_driver: String,
+    /// The node ports handed to host-network runtimes (Fluid's `--runtime-node-port-range`).
+    pub port_range: crate::ports::PortRange,
 }
 
 impl Default for ControllerConfig {
@@ -39,6 +41,7 @@ impl Default for ControllerConfig {
             hook_timeout: Duration::from_secs(120),
             concurrency: 8,
             csi_driver: volume::CSI_DRIVER.to_owned(),
+            port_range: crate::ports::DEFAULT_RANGE,
         }
     }
 }

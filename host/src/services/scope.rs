@@ -2,6 +2,7 @@
 
 use super::cluster::{Cluster, ClusterError};
 use super::helm::{Chart, Helm, HelmError, Install};
+use super::host_ports::HostPorts;
 use crate::lifecycle::Ownership;
 use base64::Engine as _;
 use fluid_plugin_api::protocol::*;
@@ -84,6 +85,8 @@ pub struct ScopedServices {
     pub chart: &'static [u8],
     /// The hook call these services were given to.
     pub expiry: Expiry,
+    /// The host-network ports of every runtime.
+    pub ports: Arc<HostPorts>,
     /// The runtime as the reconciling pass sees it, when a pass called the hook: its own
     /// status patches then join the pass's status write.
     pub own: Option<OwnRuntime>,
@@ -517,6 +520,22 @@ impl ScopedServices {
                     .await;
                 Self::answer(service, json!({}))
             }
+            Service::AllocatePorts => {
+                let r: AllocatePortsRequest = Self::parse(service, request)?;
+                let uid = self.runtime.uid.as_deref().unwrap_or_default();
+                if uid.is_empty() {
+                    return Err(failure(
+                        service,
+                        ServiceErrorKind::BadRequest,
+                        "the runtime has no uid yet: ports are held by a runtime's uid",
+                    ));
+                }
+                let ports = self
+                    .ports
+                    .allocate(uid, usize::from(r.count))
+                    .map_err(|e| failure(service, ServiceErrorKind::Failed, e.to_string()))?;
+                Self::answer(service, AllocatePortsResponse { ports })
+            }
             Service::Log => {
                 let r: LogRequest = Self::parse(service, request)?;
                 let rt = format!(
@@ -586,6 +605,7 @@ mod tests {
             chart: &[],
             expiry: Expiry::new(Hook::Validate, Duration::from_secs(120)),
             own: None,
+            ports: Arc::new(HostPorts::new(crate::ports::DEFAULT_RANGE)),
         };
         let log = r#"{"level": "info", "message": "still here"}"#;
         assert_eq!(services.call("log", log), Ok("{}".to_owned()));
@@ -620,6 +640,7 @@ mod tests {
             plugin: "juicefs".into(),
             chart: &[],
             expiry: Expiry::new(Hook::CheckRuntimeHealthy, Duration::from_secs(120)),
+            ports: Arc::new(HostPorts::new(crate::ports::DEFAULT_RANGE)),
             own: Some(OwnRuntime {
                 view,
                 patched: patched.clone(),

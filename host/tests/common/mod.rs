@@ -58,6 +58,8 @@ pub fn fixtures_dir() -> &'static Path {
         cmd.args(["-p", "fluid-reference"]);
         cmd.args(["-p", "fluid-juicefs"]);
         cmd.args(["-p", "fluid-jindo"]);
+        cmd.args(["-p", "fluid-alluxio"]);
+        cmd.args(["-p", "fluid-goosefs"]);
         let status = cmd
             .status()
             .expect("running cargo to build the fixture plugins");
@@ -103,6 +105,16 @@ pub fn juicefs_plugin() -> PathBuf {
 /// The Jindo engine plugin (`plugins/jindo`), built with the fixtures.
 pub fn jindo_plugin() -> PathBuf {
     fixtures_dir().join("libfluid_jindo.so")
+}
+
+/// The Alluxio engine plugin (`plugins/alluxio`), built with the fixtures.
+pub fn alluxio_plugin() -> PathBuf {
+    fixtures_dir().join("libfluid_alluxio.so")
+}
+
+/// The GooseFS engine plugin (`plugins/goosefs`), built with the fixtures.
+pub fn goosefs_plugin() -> PathBuf {
+    fixtures_dir().join("libfluid_goosefs.so")
 }
 
 /// Copies fixtures into a fresh plugin directory (as `name.so`), so tests can change modes.

@@ -38,8 +38,9 @@ pub fn assert_absent(args: &[&str]) {
     );
 }
 
-/// A Dataset and a ReferenceRuntime of the same name.
-pub fn reference_pair(name: &str, replicas: i32) -> String {
+/// A Dataset of a node directory (`local://`) and a runtime of kind `kind` (Fluid's group) of
+/// the same name, whose spec is the YAML lines `spec` (indented by two spaces).
+pub fn pair(name: &str, kind: &str, spec: &str) -> String {
     format!(
         "apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
@@ -51,12 +52,20 @@ spec:
       name: data
 ---
 apiVersion: data.fluid.io/v1alpha1
-kind: ReferenceRuntime
+kind: {kind}
 metadata:
   name: {name}
 spec:
-  replicas: {replicas}
-"
+{spec}"
+    )
+}
+
+/// A Dataset and a ReferenceRuntime of the same name.
+pub fn reference_pair(name: &str, replicas: i32) -> String {
+    pair(
+        name,
+        "ReferenceRuntime",
+        &format!("  replicas: {replicas}\n"),
     )
 }
 

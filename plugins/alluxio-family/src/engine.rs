@@ -15,7 +15,9 @@ use fluid_plugin_api::{
     Host, MetadataReport, Outcome, Validation,
 };
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A runtime of the family, whatever its kind.
@@ -41,11 +43,30 @@ pub trait Family: Send + Sync + 'static {
 
 /// The engine of family member `F`.
 #[derive(Debug)]
-pub struct FamilyEngine<F>(PhantomData<F>);
+pub struct FamilyEngine<F> {
+    member: PhantomData<F>,
+    /// The cluster's reads at each runtime's last cache report (by runtime uid): hit ratios
+    /// are over the reads since then, as Fluid's (kept in memory, as Fluid keeps them).
+    last_reads: Mutex<HashMap<String, parse::Reads>>,
+}
 
 impl<F> Default for FamilyEngine<F> {
     fn default() -> Self {
-        Self(PhantomData)
+        Self {
+            member: PhantomData,
+            last_reads: Mutex::default(),
+        }
+    }
+}
+
+impl<F> FamilyEngine<F> {
+    /// The reads of the runtime of uid `uid` at its last report, replaced by `now`.
+    fn swap_reads(&self, uid: &str, now: Option<parse::Reads>) -> Option<parse::Reads> {
+        let mut last = self.last_reads.lock().unwrap_or_else(|p| p.into_inner());
+        match now {
+            Some(now) => last.insert(uid.to_owned(), now),
+            None => last.remove(uid),
+        }
     }
 }
 
@@ -54,6 +75,28 @@ const API_VERSION: &str = "data.fluid.io/v1alpha1";
 const EXEC_TIMEOUT: u64 = 50;
 /// How long a hook goes on starting execs (the host cuts a hook at 120 s).
 const EXEC_BUDGET: Duration = Duration::from_secs(90);
+
+/// The node ports of a runtime on the host network, from the host's allocator (protocol 1.2);
+/// `None` (Fluid's fixed ports) on the container network or from an older host, which is
+/// said in the log: two such runtimes on one node then need distinct `ports`.
+fn host_ports(spec: &FamilySpec, host: &Host) -> Result<Option<Vec<u16>>, HookError> {
+    if !transform::needs_host_ports(spec) {
+        return Ok(None);
+    }
+    let count = transform::properties::host_port_count(transform::master_replicas(spec) > 1);
+    match host.allocate_ports(count) {
+        Ok(ports) => Ok(Some(ports)),
+        Err(e) if e.is_unsupported() => {
+            let _ = host.log(
+                LogLevel::Info,
+                "this controller allocates no host-network ports (protocol older than 1.2): \
+                 Fluid's fixed ports are used",
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// The transform's settings: the controller's environment, and the keys of the Hadoop
 /// configuration ConfigMap the runtime names.
@@ -66,6 +109,7 @@ fn settings(spec: &FamilySpec, host: &Host) -> Result<Settings, HookError> {
         image_pull_secrets: kit::image_pull_secrets_from_env(),
         critical_fuse_pod: kit::critical_fuse_pod_from_env(),
         hadoop_config_keys,
+        host_ports: None,
     })
 }
 
@@ -257,10 +301,11 @@ pub fn remount_needed(
         .is_some_and(|started| started > done.0)
 }
 
-/// Fluid's cache states from the master's summary and metrics.
+/// Fluid's cache states from the master's summary and the hit ratios
+/// ([`parse::hit_ratios`]).
 pub fn cache_states(
     summary: Option<&parse::Summary>,
-    metrics: Option<&std::collections::BTreeMap<String, String>>,
+    hit_ratios: Option<&std::collections::BTreeMap<&'static str, String>>,
     ufs_total: Option<u64>,
 ) -> std::collections::BTreeMap<String, String> {
     let mut states = std::collections::BTreeMap::new();
@@ -274,12 +319,8 @@ pub fn cache_states(
             );
         }
     }
-    if let Some(m) = metrics {
-        states.extend(
-            parse::hit_ratios(m)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v)),
-        );
+    if let Some(h) = hit_ratios {
+        states.extend(h.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     }
     states
 }
@@ -313,7 +354,11 @@ impl<F: Family> Engine for FamilyEngine<F> {
     fn transform(&self, cx: &HookContext, host: &Host) -> HookResult<Value> {
         let (view, dataset) = Self::objects(cx)?;
         let input = Self::input(cx, &view, &dataset);
-        let mut values = transform::values(&input, &settings(&view.spec, host)?, cx.conventions()?)
+        let settings = Settings {
+            host_ports: host_ports(&view.spec, host)?,
+            ..settings(&view.spec, host)?
+        };
+        let mut values = transform::values(&input, &settings, cx.conventions()?)
             .map_err(|p| problems_error(&p))?;
         if let Some(ds) = host.get("apps/v1", "DaemonSet", &format!("{}-fuse", cx.name()))? {
             let current = &ds["spec"]["template"]["spec"]["nodeSelector"];
@@ -447,8 +492,13 @@ impl<F: Family> Engine for FamilyEngine<F> {
         if summary.is_none() && metrics.is_none() {
             return Ok(Outcome::Default);
         }
+        let uid = cx.runtime()["metadata"]["uid"].as_str().unwrap_or_default();
+        let hits = metrics.as_ref().and_then(|m| {
+            let now = parse::reads(m);
+            parse::hit_ratios(&now, self.swap_reads(uid, Some(now)).as_ref())
+        });
         Ok(Outcome::Done(CacheReport {
-            cache_states: cache_states(summary.as_ref(), metrics.as_ref(), ufs_total),
+            cache_states: cache_states(summary.as_ref(), hits.as_ref(), ufs_total),
         }))
     }
 
@@ -467,6 +517,10 @@ impl<F: Family> Engine for FamilyEngine<F> {
     /// reported and never blocks the deletion.
     fn shutdown(&self, cx: &HookContext, host: &Host) -> HookResult<()> {
         let name = cx.name();
+        self.swap_reads(
+            cx.runtime()["metadata"]["uid"].as_str().unwrap_or_default(),
+            None,
+        );
         let policy = F::view(cx.runtime())
             .ok()
             .and_then(|v| v.spec.runtime_management)

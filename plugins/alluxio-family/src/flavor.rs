@@ -18,6 +18,9 @@ pub struct Flavor {
     pub image: &'static str,
     /// The default image tag.
     pub image_tag: &'static str,
+    /// The default image and tag of the fuse clients when the engine ships them apart
+    /// (GooseFS); `None`: the runtime's image.
+    pub fuse_image: Option<(&'static str, &'static str)>,
     /// The fuse's file system type in `/proc/self/mountinfo` (`fuse.alluxio-fuse`).
     pub mount_type: &'static str,
     /// The package prefix of the engine's Java classes named in properties (`alluxio.`).
@@ -37,6 +40,7 @@ impl Flavor {
         home: "/opt/alluxio",
         image: "alluxio/alluxio",
         image_tag: "2.9.4",
+        fuse_image: None,
         mount_type: "fuse.alluxio-fuse",
         class_prefix: "alluxio.",
         defaults: crate::transform::properties::ALLUXIO_DEFAULTS,

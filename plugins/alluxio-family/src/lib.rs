@@ -15,6 +15,8 @@ pub mod engine;
 pub mod flavor;
 pub mod parse;
 pub mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transform;
 
 pub use engine::{Family, FamilyEngine, RuntimeView};

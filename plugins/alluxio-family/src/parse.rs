@@ -130,12 +130,47 @@ pub fn metric_number(metrics: &BTreeMap<String, String>, name: &str) -> Option<u
     alluxio_bytes(v.trim_end_matches("/MIN"))
 }
 
-/// Fluid's hit and throughput ratios from the cluster's read metrics (`12.5%`): reads served by
-/// local and remote workers against all reads including the UFS. Counters are cumulative
-/// since the master started; throughputs are per-minute gauges.
-pub fn hit_ratios(metrics: &BTreeMap<String, String>) -> BTreeMap<&'static str, String> {
-    use fluid_plugin_api::types::cache_state as cs;
+/// The cluster's reads, from the master's metrics: bytes read from local workers, remote
+/// workers and the UFS (counters since the master started), and their per-minute throughputs
+/// (gauges).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// `Cluster.BytesReadLocal`.
+    pub local: u64,
+    /// `Cluster.BytesReadRemote`.
+    pub remote: u64,
+    /// `Cluster.BytesReadUfsAll`.
+    pub ufs: u64,
+    /// `Cluster.BytesReadLocalThroughput`.
+    pub local_throughput: u64,
+    /// `Cluster.BytesReadRemoteThroughput`.
+    pub remote_throughput: u64,
+    /// `Cluster.BytesReadUfsThroughput`.
+    pub ufs_throughput: u64,
+}
+
+/// The reads in a metrics report (a missing metric reads as 0).
+pub fn reads(metrics: &BTreeMap<String, String>) -> Reads {
     let n = |name: &str| metric_number(metrics, name).unwrap_or(0);
+    Reads {
+        local: n("Cluster.BytesReadLocal"),
+        remote: n("Cluster.BytesReadRemote"),
+        ufs: n("Cluster.BytesReadUfsAll"),
+        local_throughput: n("Cluster.BytesReadLocalThroughput"),
+        remote_throughput: n("Cluster.BytesReadRemoteThroughput"),
+        ufs_throughput: n("Cluster.BytesReadUfsThroughput"),
+    }
+}
+
+/// Fluid's hit and throughput ratios (`12.5%`), as Fluid computes them: the hit ratios over
+/// the bytes read since `last` (the previous sync's reads), the throughput ratios from the
+/// gauges; `None` without a previous sync (Fluid leaves them empty then). Counters lower than
+/// last time mean the master restarted: the reads since then are counted.
+pub fn hit_ratios(now: &Reads, last: Option<&Reads>) -> Option<BTreeMap<&'static str, String>> {
+    use fluid_plugin_api::types::cache_state as cs;
+    let last = last?;
+    let restarted = now.local < last.local || now.remote < last.remote || now.ufs < last.ufs;
+    let since = if restarted { Reads::default() } else { *last };
     let ratio = |part: u64, total: u64| {
         if total == 0 {
             "0.0%".to_owned()
@@ -144,25 +179,25 @@ pub fn hit_ratios(metrics: &BTreeMap<String, String>) -> BTreeMap<&'static str, 
         }
     };
     let (local, remote, ufs) = (
-        n("Cluster.BytesReadLocal"),
-        n("Cluster.BytesReadRemote"),
-        n("Cluster.BytesReadUfsAll"),
+        now.local - since.local,
+        now.remote - since.remote,
+        now.ufs - since.ufs,
     );
     let total = local + remote + ufs;
     let (lt, rt, ut) = (
-        n("Cluster.BytesReadLocalThroughput"),
-        n("Cluster.BytesReadRemoteThroughput"),
-        n("Cluster.BytesReadUfsThroughput"),
+        now.local_throughput,
+        now.remote_throughput,
+        now.ufs_throughput,
     );
     let throughput = lt + rt + ut;
-    BTreeMap::from([
+    Some(BTreeMap::from([
         (cs::LOCAL_HIT_RATIO, ratio(local, total)),
         (cs::REMOTE_HIT_RATIO, ratio(remote, total)),
         (cs::CACHE_HIT_RATIO, ratio(local + remote, total)),
         (cs::LOCAL_THROUGHPUT_RATIO, ratio(lt, throughput)),
         (cs::REMOTE_THROUGHPUT_RATIO, ratio(rt, throughput)),
         (cs::CACHE_THROUGHPUT_RATIO, ratio(lt + rt, throughput)),
-    ])
+    ]))
 }
 
 /// `alluxio fs count <path>`: (files, folders, bytes).
@@ -237,11 +272,48 @@ mod tests {
             metric_number(&m, "Cluster.BytesReadUfsAll"),
             alluxio_bytes("2929.71KB")
         );
-        let r = hit_ratios(&m);
+        let now = reads(&m);
+        assert_eq!(now.remote, alluxio_bytes("2929.71KB").unwrap());
+        assert_eq!(hit_ratios(&now, None), None, "no previous sync: no ratios");
         // The capture read 2.9 MB through a remote worker from the UFS, nothing locally.
+        let r = hit_ratios(&now, Some(&Reads::default())).unwrap();
         assert_eq!(r["localHitRatio"], "0.0%");
         assert_eq!(r["remoteHitRatio"], "50.0%");
         assert_eq!(r["cacheHitRatio"], "50.0%");
+        assert_eq!(r["cacheThroughputRatio"], "50.0%");
+    }
+
+    #[test]
+    fn hit_ratios_count_the_reads_since_the_last_sync() {
+        let last = Reads {
+            local: 100,
+            remote: 100,
+            ufs: 800,
+            ..Default::default()
+        };
+        // Since then: 300 local, 100 from the UFS: a 75% hit ratio, where the counters since
+        // the master started would say 29%.
+        let now = Reads {
+            local: 400,
+            ufs: 900,
+            ..last
+        };
+        let r = hit_ratios(&now, Some(&last)).unwrap();
+        assert_eq!(r["cacheHitRatio"], "75.0%");
+        assert_eq!(r["localHitRatio"], "75.0%");
+        assert_eq!(r["remoteHitRatio"], "0.0%");
+        assert_eq!(r["cacheThroughputRatio"], "0.0%", "no throughput");
+        let idle = hit_ratios(&now, Some(&now)).unwrap();
+        assert_eq!(idle["cacheHitRatio"], "0.0%", "nothing read since");
+        // The master restarted: its counters began again, all of them count.
+        let restarted = Reads {
+            local: 10,
+            remote: 0,
+            ufs: 30,
+            ..Default::default()
+        };
+        let r = hit_ratios(&restarted, Some(&now)).unwrap();
+        assert_eq!(r["cacheHitRatio"], "25.0%");
     }
 
     #[test]

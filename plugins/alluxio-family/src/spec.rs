@@ -1,5 +1,6 @@
-//! The runtime spec of the Alluxio family, in Fluid's `AlluxioRuntime` shape (GooseFS's is the
-//! same but for the version field's name and a few component fields, converted by its plugin).
+//! The runtime spec of the Alluxio family, in Fluid's `AlluxioRuntime` shape, with the fields
+//! of Fluid's `GooseFSRuntime` that differ (each component's `annotations`); a member adds its
+//! version field (and GooseFS its top-level `cleanCachePolicy`) beside it.
 //! An engine's CRD embeds [`FamilySpec`] with `#[serde(flatten)]` beside its version field.
 
 use fluid_plugin_api::types::{
@@ -144,6 +145,10 @@ pub struct CompTemplateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_metadata: Option<PodMetadata>,
 
+    /// Annotations of the component's pods (GooseFS's field; over `podMetadata`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+
     /// Mounts of volumes listed in `spec.volumes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_mounts: Option<Vec<VolumeMount>>,
@@ -208,6 +213,10 @@ pub struct FuseSpec {
     /// Labels and annotations of the client pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_metadata: Option<PodMetadata>,
+
+    /// Annotations of the client pods (GooseFS's field; over `podMetadata`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 
     /// Mounts of volumes listed in `spec.volumes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -422,7 +422,9 @@ fn a_real_alluxio_serves_the_mounts_reports_and_reads_our_engine_runs() {
         parse::metric_number(&metrics, "Cluster.BytesReadUfsAll").unwrap_or(0) > 0,
         "{out}"
     );
-    let states = cache_states(Some(&summary), Some(&metrics), Some(bytes));
+    // Every read so far counts as since the last sync (none before).
+    let hits = parse::hit_ratios(&parse::reads(&metrics), Some(&parse::Reads::default()));
+    let states = cache_states(Some(&summary), hits.as_ref(), Some(bytes));
     eprintln!("cache states: {states:?}");
     assert_eq!(states["cacheCapacity"], "64.00MiB");
     let pct: f64 = states["cachedPercentage"]

@@ -11,7 +11,8 @@ use crate::controller::caches::{RUNTIME_UID_LABEL, VALUES_KIND};
 use crate::controller::conditions::{types, Condition};
 use crate::controller::names;
 use crate::lifecycle::{release_action, Ownership, ReleaseAction, ReleaseView, Repair};
-use crate::services::{fnv1a, Chart, Install};
+use crate::ports::format_ports;
+use crate::services::{fnv1a, Chart, Install, HOST_PORTS};
 use fluid_plugin_api::conventions::merge_values;
 use fluid_plugin_api::protocol::Hook;
 use kube::api::DynamicObject;
@@ -259,12 +260,19 @@ async fn install_values(
         .await?;
     let workloads = workloads_in(&release.manifest);
     let cm_name = names::values_configmap(&pass.name, pass.ctx.engine());
+    let mut annotations =
+        json!({VALUES_HASH: values_hash(&values), WORKLOADS: workloads.join(",")});
+    // The host-network ports the engine was given: the record the book is rebuilt from.
+    let ports = pass.ctx.hooks.ports.of(&uid);
+    if !ports.is_empty() {
+        annotations[HOST_PORTS] = json!(format_ports(&ports));
+    }
     let cm = json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {
             "name": cm_name,
             "labels": {"fluid.io/dataset-id": values["ownerDatasetId"]},
-            "annotations": {VALUES_HASH: values_hash(&values), WORKLOADS: workloads.join(",")},
+            "annotations": annotations,
             "ownerReferences": [{"apiVersion": pass.ctx.kind.api_version, "kind": pass.ctx.kind.kind,
                 "name": pass.name, "uid": uid}],
         },

@@ -57,6 +57,8 @@ pub(super) async fn teardown(
             pass.ctx.helm.uninstall(&pass.ns, &pass.name).await?;
         }
     }
+    // The engine is gone: its host-network ports may go to another runtime.
+    pass.ctx.hooks.ports.release(pass.uid());
     volume::unlabel_nodes(pass).await?;
     // The values ConfigMap goes with its owner (garbage collection); delete ours now, as Fluid.
     let cm = names::values_configmap(&pass.name, pass.ctx.engine());

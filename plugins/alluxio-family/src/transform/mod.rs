@@ -25,6 +25,9 @@ pub struct Settings {
     pub critical_fuse_pod: bool,
     /// The keys of the ConfigMap `spec.hadoopConfig` names, `None` when it does not exist.
     pub hadoop_config_keys: Option<Vec<String>>,
+    /// The node ports the host allocated for the runtime on the host network
+    /// ([`properties::host_port_count`] of them); `None` uses Fluid's fixed ports.
+    pub host_ports: Option<Vec<u16>>,
 }
 
 /// Where the masters and workers find the Hadoop configuration files (Fluid's path).
@@ -75,6 +78,14 @@ pub struct Input<'a> {
     pub version: Option<&'a VersionSpec>,
     /// Its Dataset.
     pub dataset: &'a Dataset,
+}
+
+/// Whether the runtime's masters or workers run on the host network: then their ports come
+/// from the host's allocator, so that two runtimes on one node never clash.
+pub fn needs_host_ports(spec: &FamilySpec) -> bool {
+    [&spec.master, &spec.worker]
+        .iter()
+        .any(|c| is_host_network(c.as_ref().and_then(|c| c.network_mode)))
 }
 
 /// Fluid's rule: unset means host network.
@@ -292,7 +303,7 @@ pub fn values(
     }
     let ha = masters > 1;
     let user = spec.properties.clone().unwrap_or_default();
-    let ports = properties::ports(f, spec, &user, ha)
+    let ports = properties::ports(f, spec, &user, ha, settings.host_ports.as_deref())
         .map_err(|p| problems.extend(p))
         .ok();
     let master = spec.master.clone().unwrap_or_default();
@@ -362,10 +373,12 @@ pub fn values(
         )
     };
     let annotations = |c: &CompTemplateSpec| {
-        merged(
+        let mut a = merged(
             pod_md.annotations.as_ref(),
             c.pod_metadata.as_ref().and_then(|m| m.annotations.as_ref()),
-        )
+        );
+        a.extend(c.annotations.clone().unwrap_or_default());
+        a
     };
     let tolerations: Vec<Value> = input
         .dataset
@@ -424,6 +437,13 @@ pub fn values(
     let mut fuse_selector = fuse.node_selector.clone().unwrap_or_default();
     fuse_selector.insert(conventions.fuse_node_selector_key.clone(), "true".into());
     let fuse_md = fuse.pod_metadata.clone().unwrap_or_default();
+    let mut fuse_annotations = merged(pod_md.annotations.as_ref(), fuse_md.annotations.as_ref());
+    fuse_annotations.extend(fuse.annotations.clone().unwrap_or_default());
+    // An engine shipping its fuse apart (GooseFS) has its own default image for it.
+    let (fuse_image, fuse_image_tag) = match f.fuse_image {
+        Some((i, t)) => (i.to_owned(), t.to_owned()),
+        None => (image.clone(), image_tag.clone()),
+    };
 
     Ok(json!({
         "engine": {"name": f.engine, "cli": f.cli, "envPrefix": f.env_prefix, "home": f.home},
@@ -478,8 +498,8 @@ pub fn values(
             "volumeMounts": extend(extend(extend(worker_mounts, &plan.volume_mounts), &tiers.volume_mounts), &hadoop_mounts),
         },
         "fuse": {
-            "image": fuse.image.clone().unwrap_or_else(|| image.clone()),
-            "imageTag": fuse.image_tag.clone().unwrap_or_else(|| image_tag.clone()),
+            "image": fuse.image.clone().unwrap_or_else(|| fuse_image.clone()),
+            "imageTag": fuse.image_tag.clone().unwrap_or_else(|| fuse_image_tag.clone()),
             "imagePullPolicy": fuse.image_pull_policy.clone().unwrap_or_else(|| pull.clone()),
             "imagePullSecrets": pull_secrets(fuse.image_pull_secrets.as_ref(), &[]),
             "args": fuse_args(input, &mount_path),
@@ -494,7 +514,7 @@ pub fn values(
             "criticalPod": settings.critical_fuse_pod,
             "nodeSelector": fuse_selector,
             "labels": merged(pod_md.labels.as_ref(), fuse_md.labels.as_ref()),
-            "annotations": merged(pod_md.annotations.as_ref(), fuse_md.annotations.as_ref()),
+            "annotations": fuse_annotations,
             // Short-circuit reads open the workers' block files: the fuse mounts the tiers too.
             "volumes": extend(fuse_volumes, &tiers.volumes),
             "volumeMounts": extend(fuse_mounts, &tiers.volume_mounts),

@@ -118,19 +118,36 @@ pub struct Ports {
     pub job_worker_data: u16,
 }
 
-/// The ports: a port property the user set wins, then the component's `ports`, then Fluid's
-/// fixed ports. (On the host network Fluid allocates free ports per runtime; until the host
-/// offers that service, the fixed ports are used there too: two runtimes on one node then
-/// need distinct `ports`.)
+/// How many ports a runtime asks the host for on the host network: one per port of
+/// [`Ports`] (the embedded journals' only with HA), in [`ports`]' order.
+pub fn host_port_count(ha: bool) -> u16 {
+    if ha {
+        11
+    } else {
+        9
+    }
+}
+
+/// The ports: a port property the user set wins, then the component's `ports`, then the port
+/// the host allocated for the runtime (`allocated`, on the host network: Fluid's allocator),
+/// then Fluid's fixed ports (container network, or a host older than protocol 1.2).
 pub fn ports(
     flavor: &Flavor,
     spec: &FamilySpec,
     user: &BTreeMap<String, String>,
     ha: bool,
+    allocated: Option<&[u16]>,
 ) -> Result<Ports, Vec<Problem>> {
     let mut problems = vec![];
+    let mut slot = 0usize;
     let mut pick =
-        |property: &str, role: &str, c: Option<&CompTemplateSpec>, name: &str, default: u16| {
+        |property: &str, role: &str, c: Option<&CompTemplateSpec>, name: &str, fixed: u16| {
+            // Each port has its own slot of the allocation, set by the user or not: the others
+            // keep theirs when the user sets one.
+            let default = allocated
+                .and_then(|a| a.get(slot).copied())
+                .unwrap_or(fixed);
+            slot += 1;
             let key = flavor.key(property);
             if let Some(v) = user.get(&key) {
                 return v
@@ -345,10 +362,10 @@ mod tests {
         let s =
             spec(json!({"master": {"ports": {"rpc": 21000}}, "jobWorker": {"ports": {"data": 0}}}));
         let user = BTreeMap::from([("alluxio.worker.web.port".to_owned(), "31000".to_owned())]);
-        let e = ports(&Flavor::ALLUXIO, &s, &user, false).unwrap_err();
+        let e = ports(&Flavor::ALLUXIO, &s, &user, false, None).unwrap_err();
         assert_eq!(e[0].field, "spec.jobWorker.ports[data]");
         let s = spec(json!({"master": {"ports": {"rpc": 21000}}}));
-        let p = ports(&Flavor::ALLUXIO, &s, &user, true).unwrap();
+        let p = ports(&Flavor::ALLUXIO, &s, &user, true, None).unwrap();
         assert_eq!(
             (p.master_rpc, p.master_web, p.worker_web),
             (21000, 19999, 31000)
@@ -357,7 +374,7 @@ mod tests {
             (p.master_embedded, p.job_master_embedded),
             (Some(19200), Some(20003))
         );
-        assert!(ports(&Flavor::ALLUXIO, &s, &user, false)
+        assert!(ports(&Flavor::ALLUXIO, &s, &user, false, None)
             .unwrap()
             .master_embedded
             .is_none());
@@ -366,7 +383,7 @@ mod tests {
     #[test]
     fn three_masters_use_the_embedded_journal_one_master_its_hostname() {
         let s = FamilySpec::default();
-        let ha = ports(&Flavor::ALLUXIO, &s, &BTreeMap::new(), true).unwrap();
+        let ha = ports(&Flavor::ALLUXIO, &s, &BTreeMap::new(), true, None).unwrap();
         let p = masters(&Flavor::ALLUXIO, "demo", "ns", 3, &ha);
         assert_eq!(p["alluxio.master.journal.type"], "EMBEDDED");
         assert_eq!(
@@ -378,7 +395,7 @@ mod tests {
             "demo-master-0.demo-master.ns.svc:20001,demo-master-1.demo-master.ns.svc:20001,demo-master-2.demo-master.ns.svc:20001"
         );
         assert!(!p.contains_key("alluxio.master.hostname"));
-        let one = ports(&Flavor::ALLUXIO, &s, &BTreeMap::new(), false).unwrap();
+        let one = ports(&Flavor::ALLUXIO, &s, &BTreeMap::new(), false, None).unwrap();
         let p = masters(&Flavor::ALLUXIO, "demo", "ns", 1, &one);
         assert_eq!(p["alluxio.master.journal.type"], "UFS");
         assert_eq!(

@@ -293,3 +293,48 @@ fn a_hadoop_config_map_is_mounted_and_named_in_the_properties() {
         "{e:?}"
     );
 }
+
+#[test]
+fn allocated_host_ports_fill_every_port_the_user_did_not_set() {
+    let allocated: Vec<u16> = (20100..20111).collect();
+    let settings = Settings {
+        host_ports: Some(allocated),
+        ..Default::default()
+    };
+    let v = render_with(
+        json!({"master": {"replicas": 3, "ports": {"web": 31000}},
+               "properties": {"alluxio.worker.rpc.port": "32000"}}),
+        json!({"mounts": [{"mountPoint": "s3://bucket/data", "name": "data", "path": "/"}]}),
+        &settings,
+    )
+    .unwrap();
+    let p = site(&v);
+    // Each port has its slot of the allocation: setting one leaves the others where they were.
+    for (key, port) in [
+        ("alluxio.master.rpc.port", "20100"),
+        ("alluxio.master.web.port", "31000"),
+        ("alluxio.job.master.rpc.port", "20102"),
+        ("alluxio.job.master.web.port", "20103"),
+        ("alluxio.worker.rpc.port", "32000"),
+        ("alluxio.worker.web.port", "20105"),
+        ("alluxio.job.worker.rpc.port", "20106"),
+        ("alluxio.job.worker.web.port", "20107"),
+        ("alluxio.job.worker.data.port", "20108"),
+        ("alluxio.master.embedded.journal.port", "20109"),
+        ("alluxio.job.master.embedded.journal.port", "20110"),
+    ] {
+        assert_eq!(p[key], port, "{key}");
+    }
+    assert!(p["alluxio.master.embedded.journal.addresses"]
+        .starts_with("demo-master-0.demo-master.ns.svc:20109,"));
+    assert_eq!(v["master"]["ports"]["rpc"], 20100);
+    assert_eq!(v["worker"]["jobPorts"]["data"], 20108);
+    assert_eq!(super::properties::host_port_count(true), 11);
+    assert_eq!(super::properties::host_port_count(false), 9);
+    assert!(super::needs_host_ports(&Default::default()));
+    let container: crate::FamilySpec = serde_json::from_value(json!({
+        "master": {"networkMode": "ContainerNetwork"},
+        "worker": {"networkMode": "ContainerNetwork"}}))
+    .unwrap();
+    assert!(!super::needs_host_ports(&container));
+}
