@@ -453,10 +453,6 @@ impl Pass<'_> {
             .flatten();
         let workload = job::workload(&meta, &plan, schedule);
         self.ctx.cluster.apply(self.namespace(), workload).await?;
-        draft.phase = OperationPhase::Executing;
-        draft.duration = "Unfinished".into();
-        draft.waiting_for = None;
-        draft.conditions.retain(|c| c.type_ != "Waiting");
         let what = if schedule.is_some() { "CronJob" } else { "Job" };
         self.event(
             false,
@@ -469,7 +465,11 @@ impl Pass<'_> {
 
     /// Refreshes Executing, and for a CronJob its schedule figures; wakes at the next run.
     fn watch(&self, draft: &mut OperationStatus) -> Option<Duration> {
+        // Whole: the cached status may predate the launch's write.
         draft.phase = OperationPhase::Executing;
+        draft.duration = "Unfinished".into();
+        draft.waiting_for = None;
+        draft.conditions.retain(|c| c.type_ != "Waiting");
         if self.spec.policy != OperationPolicy::Cron {
             return None;
         }
