@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/validation"
 )
 
 // capabilitiesTTL: how long the cluster's version and API list (what charts see as
@@ -88,7 +89,7 @@ func (c *cluster) current() (*generation, error) {
 	cached := memory.NewMemCacheClient(dc)
 	g := &generation{discovery: cached, mapper: restmapper.NewDeferredDiscoveryRESTMapper(cached)}
 	g.getter = &getter{cluster: c, gen: g}
-	g.factory = cmdutil.NewFactory(g.getter)
+	g.factory = &validatingFactory{Factory: cmdutil.NewFactory(g.getter), validators: map[string]validation.Schema{}}
 	c.gen = g
 	return g, nil
 }
@@ -194,4 +195,30 @@ func isNoMatch(err error) bool {
 		}
 	}
 	return strings.Contains(err.Error(), "no matches for kind")
+}
+
+// validatingFactory is kubectl's factory keeping one validator per directive for the
+// generation's lifetime. kubectl's own builds a new validator, with an empty cache of which
+// kinds the server validates, on every call (every Build of a release's objects), and filling
+// that cache parses the group's whole OpenAPI v3 document again: 59% of the engine's CPU in
+// the 100-pair benchmark before this (docs/benchmarks.md). The cache is safe for concurrent
+// use (kubectl's cachingVerifier locks).
+type validatingFactory struct {
+	cmdutil.Factory
+	mu         sync.Mutex
+	validators map[string]validation.Schema
+}
+
+func (f *validatingFactory) Validator(directive string) (validation.Schema, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.validators[directive]; ok {
+		return v, nil
+	}
+	v, err := f.Factory.Validator(directive)
+	if err != nil {
+		return nil, err
+	}
+	f.validators[directive] = v
+	return v, nil
 }

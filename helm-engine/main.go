@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 
@@ -57,6 +58,9 @@ func main() {
 	// per-call backend) share their fields instead of conflicting.
 	kube.ManagedFieldsManager = "helm"
 
+	// A CPU profile for benchmarks (docs/benchmarks.md): where an install's CPU goes.
+	stopProfile := startProfile(os.Getenv("FLUID_HELM_ENGINE_CPU_PROFILE"))
+
 	helm := helmVersion()
 	c, err := newCluster(logger, "fluid-helm-engine (helm "+helm+")")
 	if err != nil {
@@ -79,14 +83,37 @@ func main() {
 		<-stop
 		// Finish what was asked, take nothing new.
 		s.drain()
+		stopProfile()
 		os.Exit(0)
 	}()
 	if err := s.serve(context.Background(), os.Stdin); err != nil {
 		logger.Error("reading requests", "error", err)
 		s.drain()
+		stopProfile()
 		os.Exit(1)
 	}
 	s.drain()
+	stopProfile()
+}
+
+// startProfile writes a CPU profile to path (none when path is empty) until the returned
+// function is called.
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fluid-helm-engine: FLUID_HELM_ENGINE_CPU_PROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // protocolOutput moves stdout to a new descriptor for the protocol and points descriptor 1 at

@@ -18,7 +18,11 @@
 //! measurement lasts two of them),
 //! `FLUID_RS_BENCH_CYCLES` (apply + clean up the many pairs this many times, default 1: more
 //! shows whether memory keeps growing), `FLUID_RS_BENCH_TIMEOUT_SECONDS` (per run and per
-//! cleanup, default 900).
+//! cleanup, default 900), `FLUID_RS_BENCH_PLACEMENT` (the JuiceFS Datasets' `placement`,
+//! default `Shared`: with Fluid's `Exclusive` one namespace holds one worker per node, so the
+//! pairs of one namespace would need as many nodes as pairs).
+//! When the cluster's API server writes an audit log of the measured account
+//! (`FLUID_RS_AUDIT_USER`, see tests/cluster/up), each single pair's requests are listed.
 //! Without `--bench` (`cargo test --benches`) it does nothing.
 
 #[path = "../tests/common/mod.rs"]
@@ -189,7 +193,10 @@ impl Engine {
     fn pair(self, name: &str) -> String {
         match self {
             Engine::Reference => common::objects::reference_pair(name, 1),
-            Engine::JuiceFs => juicefs_pair(name),
+            Engine::JuiceFs => juicefs_pair(
+                name,
+                &std::env::var("FLUID_RS_BENCH_PLACEMENT").unwrap_or_else(|_| "Shared".into()),
+            ),
         }
     }
 }
@@ -197,7 +204,7 @@ impl Engine {
 /// Fluid's JuiceFS community sample (`samples/juicefs/community.yaml`) for one pair: its own
 /// Secret (metadata URL, object storage keys), a Dataset referencing it, a JuiceFSRuntime with
 /// one worker.
-fn juicefs_pair(name: &str) -> String {
+fn juicefs_pair(name: &str, placement: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Secret
@@ -216,6 +223,7 @@ kind: Dataset
 metadata:
   name: {name}
 spec:
+  placement: {placement}
   mounts:
     - name: minio
       mountPoint: \"juicefs:///demo\"
@@ -718,6 +726,65 @@ fn log_excerpt(log: &Path, ns: &str, name: &str, since: Timestamp) -> Vec<String
 
 // ---------------------------------------------------------------- figures
 
+/// The measured account's requests between `from` and `to` as the API server's audit log has
+/// them (when it writes one: `FLUID_RS_AUDIT_USER` in tests/cluster/up), one line each.
+fn print_audit(from: Timestamp, to: Timestamp) {
+    let Ok(kubeconfig) = fluid_test_support::kubeconfig_path() else {
+        return;
+    };
+    let Some(path) = kubeconfig.parent().map(|d| d.join("logs/audit.log")) else {
+        return;
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let account = format!(
+        "system:serviceaccount:kube-system:{}",
+        common::apiserver::ACCOUNT
+    );
+    let mut lines = vec![];
+    for e in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        let at = e["stageTimestamp"]
+            .as_str()
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        if e["user"]["username"] != account.as_str()
+            || e["stage"] != "ResponseComplete"
+            || e["verb"] == "watch"
+            || !at.is_some_and(|t| t >= from && t <= to)
+        {
+            continue;
+        }
+        let o = &e["objectRef"];
+        let resource = match o["subresource"].as_str() {
+            Some(sub) => format!("{}/{sub}", o["resource"].as_str().unwrap_or("?")),
+            None => o["resource"].as_str().unwrap_or("?").to_owned(),
+        };
+        let agent = e["userAgent"].as_str().unwrap_or("");
+        let by = if agent.contains("helm") || agent.contains("engine") {
+            "engine"
+        } else {
+            "controller"
+        };
+        lines.push(format!(
+            "    {by:<10} {} {resource} {} -> {}",
+            e["verb"].as_str().unwrap_or("?"),
+            o["name"].as_str().unwrap_or(""),
+            e["responseStatus"]["code"]
+        ));
+    }
+    println!(
+        "  requests in the audit log ({}): {}",
+        path.display(),
+        lines.len()
+    );
+    for l in lines {
+        println!("{l}");
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -846,6 +913,7 @@ async fn bench() {
     for run in 0..single_runs {
         let name = format!("single-{run}");
         let counted = requests();
+        let counted_at = Timestamp::now();
         let start: Start = Arc::default();
         let timeline: Timeline = Arc::default();
         let watchers = if run == 0 {
@@ -868,6 +936,7 @@ async fn bench() {
         // Late writes of the pass that bound it (first sync) belong to it.
         tokio::time::sleep(Duration::from_secs(2)).await;
         single_requests.push(requests() - counted);
+        print_audit(counted_at, Timestamp::now());
         singles.push(r.total);
         singles_ds.push(r.dataset[0]);
         single_children.count = single_children.count.max(r.children.count);

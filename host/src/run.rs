@@ -160,6 +160,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 metrics.clone(),
             ),
         });
+        // At most half as many syncs wait or run as the controller has workers: triggers keep
+        // the rest.
+        let periodic = Arc::new(runtime::periodic::Periodic::new(
+            opts.config.sync_period,
+            usize::from(opts.config.concurrency / 2),
+            opts.config.sync_period.max(opts.config.hook_timeout) * 2,
+        ));
         let ctx = Arc::new(runtime::RuntimeContext {
             hooks: HookCaller::new(
                 plugin.clone(),
@@ -177,6 +184,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             validated: Default::default(),
             starting: Default::default(),
             reported: Default::default(),
+            periodic: periodic.clone(),
             runtime_status: StatusSchema::of(&plugin.crd()?),
             dataset_status: dataset_status.clone(),
         });
@@ -185,7 +193,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(
             Controller::for_stream_with(applied(&watched), store.clone(), kind.clone())
                 .with_config(controller_config.clone())
-                .reconcile_on(triggers::for_runtimes(&caches, kind, &info.name, store))
+                .reconcile_on(triggers::for_runtimes(
+                    &caches,
+                    kind,
+                    &info.name,
+                    store.clone(),
+                ))
+                .reconcile_on(periodic.triggers(kind.clone(), store))
                 .shutdown_on_signal()
                 .run(runtime::reconcile, runtime::error_policy, ctx)
                 .for_each(|_| async {}),

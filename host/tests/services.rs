@@ -41,6 +41,7 @@ async fn scoped(
         plugin: "tester".into(),
         chart,
         expiry: Expiry::new(Hook::SetupMaster, Duration::from_secs(120)),
+        own: None,
     }
 }
 

@@ -50,13 +50,18 @@ pub fn fuse_host_mount_path(engine: &str, namespace: &str, name: &str) -> String
 }
 
 /// Where the fuse mounts the file system on the node,
-/// `/runtime-mnt/<engine>/<namespace>/<name>/<engine>-fuse`: the PV's `fluid_path`, which the
-/// CSI plugin binds into the pods that use the volume.
-pub fn fuse_mount_path(engine: &str, namespace: &str, name: &str) -> String {
-    format!(
-        "{}/{engine}-fuse",
-        fuse_host_mount_path(engine, namespace, name)
-    )
+/// `/runtime-mnt/<engine>/<namespace>/<name>/<leaf>`: the PV's `fluid_path`, which the CSI
+/// plugin binds into the pods that use the volume. The leaf is Fluid's: the fuse's name when
+/// the mount type is `fuse.<name>-fuse` (`fuse.jindofs-fuse` mounts at `.../jindofs-fuse`),
+/// else `<engine>-fuse` (`juicefs-fuse`, `vendorfs-fuse` for `fuse.rclone`;
+/// `fuse.alluxio-fuse` agrees).
+pub fn fuse_mount_path(engine: &str, mount_type: &str, namespace: &str, name: &str) -> String {
+    let leaf = mount_type
+        .strip_prefix("fuse.")
+        .filter(|l| l.len() > "-fuse".len() && l.ends_with("-fuse") && !l.contains('/'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{engine}-fuse"));
+    format!("{}/{leaf}", fuse_host_mount_path(engine, namespace, name))
 }
 
 /// The runtime that owns everything the engine creates (the `ownerReferences` entry).
@@ -121,7 +126,7 @@ impl Conventions {
             engine: engine.to_owned(),
             dataset_id: dataset_id(&namespace, &name, &dataset_uid),
             fuse_node_selector_key: fuse_label(&namespace, &name, &dataset_uid),
-            fuse_mount_path: fuse_mount_path(engine, &namespace, &name),
+            fuse_mount_path: fuse_mount_path(engine, mount_type, &namespace, &name),
             fuse_host_mount_path: fuse_host_mount_path(engine, &namespace, &name),
             mount_type: mount_type.to_owned(),
             owner: Owner {
@@ -224,6 +229,27 @@ mod tests {
     fn runtime() -> Value {
         json!({"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime",
             "metadata": {"name": "demo", "namespace": "team", "uid": "r1"}})
+    }
+
+    #[test]
+    fn the_fuse_mount_path_ends_with_fluids_fuse_name() {
+        let path = |engine, mount_type| fuse_mount_path(engine, mount_type, "ns", "demo");
+        assert_eq!(
+            path("jindo", "fuse.jindofs-fuse"),
+            "/runtime-mnt/jindo/ns/demo/jindofs-fuse"
+        );
+        assert_eq!(
+            path("alluxio", "fuse.alluxio-fuse"),
+            "/runtime-mnt/alluxio/ns/demo/alluxio-fuse"
+        );
+        assert_eq!(
+            path("juicefs", "JuiceFS"),
+            "/runtime-mnt/juicefs/ns/demo/juicefs-fuse"
+        );
+        assert_eq!(
+            path("vendorfs", "fuse."),
+            "/runtime-mnt/vendorfs/ns/demo/vendorfs-fuse"
+        );
     }
 
     #[test]

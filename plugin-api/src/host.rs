@@ -90,7 +90,9 @@ impl<'a> Host<'a> {
         })
     }
 
-    /// Reads one object; `None` when it does not exist.
+    /// Reads one object; `None` when it does not exist. The hook's own runtime is answered as
+    /// the controller's pass will write it (with what the hook patched with
+    /// [`Host::patch_status`]).
     pub fn get(
         &self,
         api_version: &str,
@@ -168,7 +170,9 @@ impl<'a> Host<'a> {
         Ok(resp.deleted)
     }
 
-    /// Merges `status` into the status subresource of an object.
+    /// Merges `status` into the status subresource of an object. For the hook's own runtime
+    /// the fields join the status the controller writes at the end of its pass (one write per
+    /// pass; an older host writes them at once: the status ends the same).
     pub fn patch_status(
         &self,
         api_version: &str,

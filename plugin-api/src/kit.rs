@@ -2,11 +2,33 @@
 //! which pods are ready, the scale subresource's selector, Secret keys, the volumes and
 //! metadata of a component, and the controller settings engines read from its environment.
 
+use crate::engine::{FieldError, HealthReport};
 use crate::host::{Host, HostError};
 use crate::types::{Dataset, RuntimeManagement};
 use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+/// A spec problem that stops an engine's transform, with the field it is about: `spec.mounts[0]
+/// ...` are the Dataset's, the others the runtime's. An engine's `validate` turns each into a
+/// [`FieldError`](crate::FieldError), so the controller's condition and Event name the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The field, as a path (`spec.tieredstore.levels[0].quota`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem of `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// Whether a pod (as on the wire) is running, not being deleted, and Ready.
 pub fn pod_ready(pod: &Value) -> bool {
@@ -91,6 +113,131 @@ pub fn secret_key_problems(
         });
     }
     Ok(problems)
+}
+
+/// A field error for each Secret reference of the Dataset's encrypt options
+/// (`sharedEncryptOptions`, each mount's `encryptOptions`) whose Secret or key is missing, with
+/// the field of the option list. An option without a Secret reference is left to the
+/// engine's transform.
+pub fn encrypt_option_errors(host: &Host, dataset: &Dataset) -> Result<Vec<FieldError>, HostError> {
+    let shared = dataset
+        .spec
+        .shared_encrypt_options
+        .iter()
+        .flatten()
+        .map(|e| (e, "spec.sharedEncryptOptions".to_owned()));
+    let per_mount = dataset
+        .spec
+        .mounts
+        .iter()
+        .flatten()
+        .enumerate()
+        .flat_map(|(i, m)| {
+            m.encrypt_options
+                .iter()
+                .flatten()
+                .map(move |e| (e, format!("spec.mounts[{i}].encryptOptions")))
+        });
+    let refs: Vec<(String, String, String)> = shared
+        .chain(per_mount)
+        .filter_map(|(e, field)| {
+            let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+            Some((field, r.name.clone(), r.key.clone().unwrap_or_default()))
+        })
+        .collect();
+    let asked: Vec<(&str, &str)> = refs
+        .iter()
+        .map(|(_, name, key)| (name.as_str(), key.as_str()))
+        .collect();
+    Ok(refs
+        .iter()
+        .zip(secret_key_problems(host, &asked)?)
+        .filter_map(|((field, _, _), problem)| {
+            problem.map(|message| FieldError {
+                field: field.clone(),
+                message,
+            })
+        })
+        .collect())
+}
+
+/// The health of an engine whose roles are StatefulSets `<name>-<role>`: healthy when each
+/// exists and wants no replica or has one ready.
+pub fn statefulsets_health(
+    host: &Host,
+    name: &str,
+    roles: &[&str],
+) -> Result<HealthReport, HostError> {
+    for role in roles {
+        let sts_name = format!("{name}-{role}");
+        let Some(sts) = host.get("apps/v1", "StatefulSet", &sts_name)? else {
+            return Ok(HealthReport {
+                healthy: false,
+                message: format!("the {role} StatefulSet {sts_name} does not exist"),
+            });
+        };
+        let want = sts["spec"]["replicas"].as_i64().unwrap_or(0);
+        let ready = sts["status"]["readyReplicas"].as_i64().unwrap_or(0);
+        if want > 0 && ready == 0 {
+            return Ok(HealthReport {
+                healthy: false,
+                message: format!("no {role} of {sts_name} is ready (0/{want})"),
+            });
+        }
+    }
+    Ok(HealthReport {
+        healthy: true,
+        message: String::new(),
+    })
+}
+
+/// The Dataset's placement mode as Fluid reads it: `Exclusive` unless it says otherwise.
+pub fn placement_mode(dataset: &Dataset) -> String {
+    dataset
+        .spec
+        .placement_mode
+        .as_ref()
+        .and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "Exclusive".into())
+}
+
+/// The keys of the ConfigMap `name` in the runtime's namespace (a runtime's `hadoopConfig`),
+/// or `None` when it does not exist.
+pub fn configmap_keys(host: &Host, name: &str) -> Result<Option<Vec<String>>, HostError> {
+    Ok(host.get("v1", "ConfigMap", name)?.map(|cm| {
+        cm["data"]
+            .as_object()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    }))
+}
+
+/// Which of Hadoop's files (`hdfs-site.xml`, `core-site.xml`) the ConfigMap a runtime's
+/// `spec.hadoopConfig` names holds, given its keys ([`configmap_keys`]); a problem of
+/// `spec.hadoopConfig` when it does not exist or holds neither.
+pub fn hadoop_config_files(
+    name: &str,
+    keys: Option<&[String]>,
+) -> Result<Vec<&'static str>, Problem> {
+    let keys = keys.ok_or_else(|| {
+        Problem::new(
+            "spec.hadoopConfig",
+            format!("ConfigMap {name} not found in the runtime's namespace"),
+        )
+    })?;
+    let files: Vec<&'static str> = ["hdfs-site.xml", "core-site.xml"]
+        .into_iter()
+        .filter(|f| keys.iter().any(|k| k == f))
+        .collect();
+    if files.is_empty() {
+        return Err(Problem::new(
+            "spec.hadoopConfig",
+            format!("ConfigMap {name} has neither hdfs-site.xml nor core-site.xml"),
+        ));
+    }
+    Ok(files)
 }
 
 /// The runtime's `spec.volumes` a component mounts (by its `volumeMounts`), each once, or the

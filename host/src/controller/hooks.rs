@@ -9,7 +9,7 @@
 
 use super::ControllerConfig;
 use crate::metrics::Metrics;
-use crate::services::{Cluster, Expiry, Helm, ScopedServices};
+use crate::services::{Cluster, Expiry, Helm, OwnRuntime, ScopedServices, StatusPatches};
 use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::loader::{CallError, Plugin};
 use fluid_plugin_api::protocol::{Hook, HookRequest, HookResponse};
@@ -265,6 +265,19 @@ impl HookCaller {
         dataset: Option<&Value>,
         input: Value,
     ) -> Result<Option<Value>, HookCallError> {
+        self.call_in_pass(hook, runtime, dataset, input, None).await
+    }
+
+    /// [`Self::call`] for a pass: the hook's status patches of its own runtime go to
+    /// `patched`, for the pass to write with its status.
+    pub async fn call_in_pass(
+        &self,
+        hook: Hook,
+        runtime: &Value,
+        dataset: Option<&Value>,
+        input: Value,
+        patched: Option<&StatusPatches>,
+    ) -> Result<Option<Value>, HookCallError> {
         let namespace = runtime["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default()
@@ -299,6 +312,10 @@ impl HookCaller {
             plugin: self.plugin.info().name.clone(),
             chart: self.plugin.chart(),
             expiry: expiry.clone(),
+            own: patched.map(|p| OwnRuntime {
+                view: runtime.clone(),
+                patched: p.clone(),
+            }),
         };
         let request = HookRequest {
             dataset: dataset.cloned(),
@@ -360,8 +377,9 @@ impl HookCaller {
         runtime: &Value,
         dataset: Option<&Value>,
         input: Value,
+        patched: Option<&StatusPatches>,
     ) -> Result<Option<T>, HookCallError> {
-        self.call(hook, runtime, dataset, input)
+        self.call_in_pass(hook, runtime, dataset, input, patched)
             .await?
             .map(|v| {
                 serde_json::from_value(v).map_err(|e| HookCallError::Output {

@@ -15,4 +15,4 @@ pub use cluster::{api_err, Cluster, ClusterError, FIELD_MANAGER};
 pub use helm::{Chart, ChartEngineKind, Helm, HelmError, Install, HELM_DRIVER};
 pub use helm_cli::fnv1a;
 pub use helm_engine::{ResidentEngine, ENGINE_PROTOCOL};
-pub use scope::{Expiry, ScopedServices};
+pub use scope::{Expiry, OwnRuntime, ScopedServices, StatusPatches};

@@ -84,6 +84,60 @@ pub struct ScopedServices {
     pub chart: &'static [u8],
     /// The hook call these services were given to.
     pub expiry: Expiry,
+    /// The runtime as the reconciling pass sees it, when a pass called the hook: its own
+    /// status patches then join the pass's status write.
+    pub own: Option<OwnRuntime>,
+}
+
+/// The hook's own runtime during a pass: what `get` of it answers (the runtime as the pass
+/// will write it) and the status fields the hook patched on it, which the pass writes with its
+/// own status, in its one write per pass (a patch of its own would be a second write, and
+/// would race the pass's).
+#[derive(Clone, Debug)]
+pub struct OwnRuntime {
+    /// The runtime as the hook request carries it.
+    pub view: Value,
+    /// The status fields patched so far in this pass.
+    pub patched: StatusPatches,
+}
+
+/// Status fields hooks patched on their own runtime during one pass.
+#[derive(Clone, Debug, Default)]
+pub struct StatusPatches(Arc<std::sync::Mutex<serde_json::Map<String, Value>>>);
+
+impl StatusPatches {
+    /// Adds a patch's fields (later patches win).
+    fn merge(&self, fields: &serde_json::Map<String, Value>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+
+    /// The fields patched so far.
+    pub fn fields(&self) -> serde_json::Map<String, Value> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+impl OwnRuntime {
+    /// Whether `(api_version, kind, name)` is this runtime.
+    fn is(&self, api_version: &str, kind: &str, name: &str) -> bool {
+        self.view["apiVersion"] == api_version
+            && self.view["kind"] == kind
+            && self.view["metadata"]["name"] == name
+    }
+
+    /// The runtime with the status fields patched so far.
+    fn current(&self) -> Value {
+        let mut v = self.view.clone();
+        if !v["status"].is_object() {
+            v["status"] = Value::Object(Default::default());
+        }
+        if let Some(status) = v["status"].as_object_mut() {
+            status.extend(self.patched.fields());
+        }
+        v
+    }
 }
 
 fn failure(service: &str, kind: ServiceErrorKind, message: impl Into<String>) -> ServiceFailure {
@@ -256,6 +310,18 @@ impl ScopedServices {
         match known {
             Service::Get => {
                 let r: GetRequest = Self::parse(service, request)?;
+                if let Some(own) = self
+                    .own
+                    .as_ref()
+                    .filter(|o| o.is(&r.api_version, &r.kind, &r.name))
+                {
+                    return Self::answer(
+                        service,
+                        ObjectResponse {
+                            object: own.current(),
+                        },
+                    );
+                }
                 let redact = self.redactor(service, &r.api_version, &r.kind).await?;
                 let o = self
                     .cluster
@@ -320,6 +386,21 @@ impl ScopedServices {
             }
             Service::PatchStatus => {
                 let r: PatchStatusRequest = Self::parse(service, request)?;
+                if let Some(own) = self
+                    .own
+                    .as_ref()
+                    .filter(|o| o.is(&r.api_version, &r.kind, &r.name))
+                {
+                    if let Some(fields) = r.status.as_object() {
+                        own.patched.merge(fields);
+                        return Self::answer(
+                            service,
+                            ObjectResponse {
+                                object: own.current(),
+                            },
+                        );
+                    }
+                }
                 self.namespaced_only(service, &r.api_version, &r.kind)
                     .await?;
                 let redact = self.redactor(service, &r.api_version, &r.kind).await?;
@@ -504,6 +585,7 @@ mod tests {
             plugin: "hang".into(),
             chart: &[],
             expiry: Expiry::new(Hook::Validate, Duration::from_secs(120)),
+            own: None,
         };
         let log = r#"{"level": "info", "message": "still here"}"#;
         assert_eq!(services.call("log", log), Ok("{}".to_owned()));
@@ -515,6 +597,50 @@ mod tests {
         );
         assert!(services.expiry.finish(), "it was stuck until it returned");
         assert!(!services.expiry.expire(), "a finished hook is never stuck");
+    }
+
+    #[test]
+    fn a_pass_s_own_runtime_is_read_and_status_patched_within_the_pass() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        // Nothing here reaches the API server (there is none at this address).
+        let client = rt
+            .block_on(async {
+                kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+            })
+            .unwrap();
+        let patched = StatusPatches::default();
+        let view = json!({"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime",
+            "metadata": {"name": "demo", "namespace": "ns"}, "status": {"valueFile": "v"}});
+        let services = ScopedServices {
+            cluster: Arc::new(Cluster::new(client, None)),
+            helm: Arc::new(Helm::new("helm".into(), std::env::temp_dir())),
+            handle: rt.handle().clone(),
+            namespace: "ns".into(),
+            runtime: ObjectReference::default(),
+            plugin: "juicefs".into(),
+            chart: &[],
+            expiry: Expiry::new(Hook::CheckRuntimeHealthy, Duration::from_secs(120)),
+            own: Some(OwnRuntime {
+                view,
+                patched: patched.clone(),
+            }),
+        };
+        let get =
+            r#"{"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime", "name": "demo"}"#;
+        let got: Value = serde_json::from_str(&services.call("get", get).unwrap()).unwrap();
+        assert_eq!(got["object"]["status"]["valueFile"], "v");
+        let patch = r#"{"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime", "name": "demo",
+            "status": {"selector": "app=juicefs"}}"#;
+        let answer: Value =
+            serde_json::from_str(&services.call("patch_status", patch).unwrap()).unwrap();
+        assert_eq!(answer["object"]["status"]["selector"], "app=juicefs");
+        assert_eq!(answer["object"]["status"]["valueFile"], "v");
+        let got: Value = serde_json::from_str(&services.call("get", get).unwrap()).unwrap();
+        assert_eq!(got["object"]["status"]["selector"], "app=juicefs");
+        assert_eq!(patched.fields()["selector"], "app=juicefs");
+        // Another runtime of the same kind is not the pass's: it goes to the API server.
+        let other = r#"{"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime", "name": "other"}"#;
+        assert!(services.call("get", other).is_err());
     }
 
     #[test]

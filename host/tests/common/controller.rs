@@ -24,12 +24,28 @@ impl Controller {
         Controller::start_as(plugin_dir, log, &kubeconfig_path().unwrap(), &[])
     }
 
+    /// Starts the controller with extra environment variables (settings engines read, such
+    /// as `JINDO_ENGINE_TYPE`).
+    pub fn start_with_env(plugin_dir: &Path, log: PathBuf, env: &[(&str, &str)]) -> Controller {
+        Controller::spawn(plugin_dir, log, &kubeconfig_path().unwrap(), &[], env)
+    }
+
     /// Starts the controller with another kubeconfig (another identity) and extra arguments.
     pub fn start_as(
         plugin_dir: &Path,
         log: PathBuf,
         kubeconfig: &Path,
         args: &[&str],
+    ) -> Controller {
+        Controller::spawn(plugin_dir, log, kubeconfig, args, &[])
+    }
+
+    fn spawn(
+        plugin_dir: &Path,
+        log: PathBuf,
+        kubeconfig: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
     ) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -55,6 +71,7 @@ impl Controller {
             .env("FLUID_HELM", tool_path("helm").unwrap())
             .env("FLUID_HELM_ENGINE", tool_path("fluid-helm-engine").unwrap())
             .env("RUST_LOG", "info,fluid_host=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
@@ -106,12 +123,24 @@ pub fn install_crds(plugin_dir: &Path) {
     // Other tests and the demo apply the same CRDs: the newest wins.
     fluid_test_support::kubectl(["apply", "--server-side", "--force-conflicts", "-f", file])
         .expect("apply the CRDs");
-    fluid_test_support::kubectl([
-        "wait",
-        "--for=condition=Established",
-        "-f",
-        file,
-        "--timeout=60s",
-    ])
-    .expect("CRDs Established");
+    // A CRD created a moment ago may have no conditions yet, which `kubectl wait` reports as
+    // an error at once ("status.conditions accessor error") rather than waiting: asked again.
+    let mut attempts = 0;
+    loop {
+        let waited = fluid_test_support::kubectl([
+            "wait",
+            "--for=condition=Established",
+            "-f",
+            file,
+            "--timeout=60s",
+        ]);
+        match waited {
+            Ok(_) => break,
+            Err(e) if attempts < 20 && e.to_string().contains("accessor error") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(e) => panic!("CRDs Established: {e}"),
+        }
+    }
 }

@@ -57,6 +57,7 @@ pub fn fixtures_dir() -> &'static Path {
         }
         cmd.args(["-p", "fluid-reference"]);
         cmd.args(["-p", "fluid-juicefs"]);
+        cmd.args(["-p", "fluid-jindo"]);
         let status = cmd
             .status()
             .expect("running cargo to build the fixture plugins");
@@ -97,6 +98,11 @@ pub fn reference_plugin() -> PathBuf {
 /// The JuiceFS engine plugin (`plugins/juicefs`), built with the fixtures.
 pub fn juicefs_plugin() -> PathBuf {
     fixtures_dir().join("libfluid_juicefs.so")
+}
+
+/// The Jindo engine plugin (`plugins/jindo`), built with the fixtures.
+pub fn jindo_plugin() -> PathBuf {
+    fixtures_dir().join("libfluid_jindo.so")
 }
 
 /// Copies fixtures into a fresh plugin directory (as `name.so`), so tests can change modes.

@@ -60,12 +60,7 @@ const EXEC_BUDGET: Duration = Duration::from_secs(90);
 fn settings(spec: &FamilySpec, host: &Host) -> Result<Settings, HookError> {
     let hadoop_config_keys = match spec.hadoop_config.as_deref().filter(|n| !n.is_empty()) {
         None => None,
-        Some(name) => host.get("v1", "ConfigMap", name)?.map(|cm| {
-            cm["data"]
-                .as_object()
-                .map(|d| d.keys().cloned().collect())
-                .unwrap_or_default()
-        }),
+        Some(name) => kit::configmap_keys(host, name)?,
     };
     Ok(Settings {
         image_pull_secrets: kit::image_pull_secrets_from_env(),
@@ -460,27 +455,11 @@ impl<F: Family> Engine for FamilyEngine<F> {
     /// Healthy when the masters and the workers are (no replica wanted, or one ready).
     fn check_runtime_healthy(&self, cx: &HookContext, host: &Host) -> HookResult<HealthReport> {
         Self::ensure_selector(cx, host)?;
-        for role in ["master", "worker"] {
-            let sts_name = format!("{}-{role}", cx.name());
-            let Some(sts) = host.get("apps/v1", "StatefulSet", &sts_name)? else {
-                return Ok(Outcome::Done(HealthReport {
-                    healthy: false,
-                    message: format!("the {role} StatefulSet {sts_name} does not exist"),
-                }));
-            };
-            let want = sts["spec"]["replicas"].as_i64().unwrap_or(0);
-            let ready = sts["status"]["readyReplicas"].as_i64().unwrap_or(0);
-            if want > 0 && ready == 0 {
-                return Ok(Outcome::Done(HealthReport {
-                    healthy: false,
-                    message: format!("no {role} of {sts_name} is ready (0/{want})"),
-                }));
-            }
-        }
-        Ok(Outcome::Done(HealthReport {
-            healthy: true,
-            message: String::new(),
-        }))
+        Ok(Outcome::Done(kit::statefulsets_health(
+            host,
+            cx.name(),
+            &["master", "worker"],
+        )?))
     }
 
     /// Fluid's shutdown: free the cache (`fs free -f /` in the master, within the clean
@@ -539,43 +518,6 @@ fn check_secrets(
     host: &Host,
     errors: &mut Vec<FieldError>,
 ) -> Result<(), HookError> {
-    let shared = dataset
-        .spec
-        .shared_encrypt_options
-        .iter()
-        .flatten()
-        .map(|e| (e, "spec.sharedEncryptOptions".to_owned()));
-    let per_mount = dataset
-        .spec
-        .mounts
-        .iter()
-        .flatten()
-        .enumerate()
-        .flat_map(|(i, m)| {
-            m.encrypt_options
-                .iter()
-                .flatten()
-                .map(move |e| (e, format!("spec.mounts[{i}].encryptOptions")))
-        });
-    let refs: Vec<(String, String, String)> = shared
-        .chain(per_mount)
-        .filter_map(|(e, field)| {
-            // One without a Secret reference is reported by the transform.
-            let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
-            Some((field, r.name.clone(), r.key.clone().unwrap_or_default()))
-        })
-        .collect();
-    let asked: Vec<(&str, &str)> = refs
-        .iter()
-        .map(|(_, name, key)| (name.as_str(), key.as_str()))
-        .collect();
-    for ((field, _, _), problem) in refs.iter().zip(kit::secret_key_problems(host, &asked)?) {
-        if let Some(message) = problem {
-            errors.push(FieldError {
-                field: field.clone(),
-                message,
-            });
-        }
-    }
+    errors.extend(kit::encrypt_option_errors(host, dataset)?);
     Ok(())
 }

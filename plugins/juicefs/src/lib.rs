@@ -226,8 +226,16 @@ impl Engine for JuiceFs {
             }
             keep_selector(&mut values["fuse"], ds, cx.name(), "juicefs-fuse");
         }
-        if let Some(sts) = host.get("apps/v1", "StatefulSet", &format!("{}-worker", cx.name()))? {
-            keep_selector(&mut values["worker"], &sts, cx.name(), "juicefs-worker");
+        // The same for the workers: a GET of a StatefulSet not made yet would reach the API
+        // server on every first install.
+        let worker = format!("{}-worker", cx.name());
+        let selector = format!("app=juicefs,release={},role=juicefs-worker", cx.name());
+        let statefulsets = host.list("apps/v1", "StatefulSet", Some(&selector))?;
+        if let Some(sts) = statefulsets
+            .iter()
+            .find(|s| s["metadata"]["name"] == worker.as_str())
+        {
+            keep_selector(&mut values["worker"], sts, cx.name(), "juicefs-worker");
         }
         Ok(Outcome::Done(values))
     }

@@ -398,7 +398,13 @@ impl Pass<'_> {
         let input = serde_json::to_value(&input).unwrap_or_default();
         match engine
             .hooks
-            .call_as::<OperationPlan>(Hook::Operate, &to_wire(&runtime), Some(dataset), input)
+            .call_as::<OperationPlan>(
+                Hook::Operate,
+                &to_wire(&runtime),
+                Some(dataset),
+                input,
+                None,
+            )
             .await
         {
             Ok(Some(plan)) => Ok(plan),

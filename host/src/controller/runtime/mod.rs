@@ -9,12 +9,14 @@
 //! - `release`: the engine's Helm release, ours only, with the values it was installed with;
 //! - `volume`: the PV and PVC, ours only;
 //! - `sync`: metadata, replicas, spec changes, health, cache states (Fluid's Sync);
+//! - `periodic`: when each set-up runtime is synced again, paced so watches go first;
 //! - `teardown`: deletion;
 //! - `defaults`: what the host does for hooks an engine leaves to it.
 
 mod claim;
 mod defaults;
 mod pass;
+pub mod periodic;
 mod release;
 mod setup;
 mod sync;
@@ -100,6 +102,8 @@ pub struct RuntimeContext {
     /// When each runtime (by uid) last had its exec-based reports asked (metadata, cache
     /// states): at most once per sync period.
     pub reported: Mutex<HashMap<String, Instant>>,
+    /// The periodic syncs of the runtimes that are set up.
+    pub periodic: Arc<periodic::Periodic>,
     /// What the runtime kind's CRD says about its status.
     pub runtime_status: StatusSchema,
     /// What the Dataset CRD says about its status.
@@ -136,14 +140,16 @@ pub async fn reconcile(
     ctx: Arc<RuntimeContext>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let key = format!(
-        "{}/{}",
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        obj.metadata.name.as_deref().unwrap_or_default()
+    let id: periodic::Key = (
+        obj.metadata.namespace.clone().unwrap_or_default(),
+        obj.metadata.name.clone().unwrap_or_default(),
     );
+    let key = format!("{}/{}", id.0, id.1);
+    let mut synced = false;
     let result = match Pass::new(&ctx, obj) {
         Ok(mut pass) => {
             let outcome = pass.run().await;
+            synced = pass.synced;
             let outcome = match outcome {
                 Err(e) if e.is_conflict() => Ok(Action::requeue(Duration::from_millis(200))),
                 other => other,
@@ -164,6 +170,9 @@ pub async fn reconcile(
     ctx.hooks
         .metrics
         .observe_reconcile(&ctx.kind.kind, started.elapsed(), result.is_err());
+    // A pass that synced the runtime (whatever brought it) schedules the next sync.
+    ctx.periodic
+        .finished(id, synced && result.is_ok(), Instant::now());
     match &result {
         Ok(_) => ctx.forget(&key),
         Err(e) => tracing::warn!(kind = %ctx.kind.kind, runtime = %key, "{e}"),

@@ -10,6 +10,7 @@ use crate::controller::names;
 use crate::controller::status::StatusDraft;
 use crate::controller::{finalizer, volume as pv};
 use crate::lifecycle::{next_step, Claim, DatasetView, Observed, RuntimeView, Step, VolumeView};
+use crate::services::StatusPatches;
 use fluid_plugin_api::conventions::Conventions;
 use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::types::{Dataset, DatasetPhase};
@@ -49,6 +50,10 @@ pub(super) struct Pass<'a> {
     events: Vec<PendingEvent>,
     /// The runtime's status write is held back (setup waits for the engine's workloads).
     status_held: bool,
+    /// The pass ran Fluid's Sync: the runtime is set up and its next sync is periodic.
+    pub synced: bool,
+    /// Status fields the hooks patched on this runtime: written with the pass's status.
+    patched: StatusPatches,
 }
 
 fn wire(o: &DynamicObject, api_version: &str, kind: &str) -> Value {
@@ -91,6 +96,8 @@ impl<'a> Pass<'a> {
             dataset_status: StatusDraft::new(Flavor::Dataset, &Value::Null),
             events: vec![],
             status_held: false,
+            synced: false,
+            patched: StatusPatches::default(),
         };
         pass.set_runtime(runtime);
         pass.refresh_dataset();
@@ -196,7 +203,13 @@ impl<'a> Pass<'a> {
         Ok(self
             .ctx
             .hooks
-            .call(hook, &self.runtime_json, ds, Value::Null)
+            .call_in_pass(
+                hook,
+                &self.runtime_json,
+                ds,
+                Value::Null,
+                Some(&self.patched),
+            )
             .await?)
     }
 
@@ -209,7 +222,13 @@ impl<'a> Pass<'a> {
         Ok(self
             .ctx
             .hooks
-            .call_as(hook, &self.runtime_json, ds, Value::Null)
+            .call_as(
+                hook,
+                &self.runtime_json,
+                ds,
+                Value::Null,
+                Some(&self.patched),
+            )
             .await?)
     }
 
@@ -369,7 +388,9 @@ impl<'a> Pass<'a> {
             setup::bind(self)?;
         }
         sync::sync(self).await?;
-        Ok(Action::requeue(self.ctx.config.sync_period))
+        // The next sync comes from the pacer (`periodic`), not from the queue's own requeue.
+        self.synced = true;
+        Ok(Action::await_change())
     }
 
     /// Setup waits for the engine's workloads: within [`STATUS_GRACE`] of the first such pass
@@ -404,7 +425,10 @@ impl<'a> Pass<'a> {
             self.event(true, reason, message);
         }
         let mut result = Ok(());
-        let held = self.status_held && failure.is_none();
+        let patched = self.patched.fields();
+        // What hooks patched is not held back: they may not patch it again.
+        let held = self.status_held && failure.is_none() && patched.is_empty();
+        self.status.set_all(&Value::Object(patched));
         if let Some(patch) = self
             .status
             .patch(&self.ctx.runtime_status)

@@ -44,22 +44,8 @@ fn hadoop_config(
     else {
         return Ok(None);
     };
-    let keys = settings.hadoop_config_keys.as_ref().ok_or_else(|| {
-        Problem::new(
-            "spec.hadoopConfig",
-            format!("ConfigMap {name} not found in the runtime's namespace"),
-        )
-    })?;
-    let files: Vec<&str> = ["hdfs-site.xml", "core-site.xml"]
-        .into_iter()
-        .filter(|f| keys.iter().any(|k| k == f))
-        .collect();
-    if files.is_empty() {
-        return Err(Problem::new(
-            "spec.hadoopConfig",
-            format!("ConfigMap {name} has neither hdfs-site.xml nor core-site.xml"),
-        ));
-    }
+    let files =
+        fluid_plugin_api::kit::hadoop_config_files(name, settings.hadoop_config_keys.as_deref())?;
     let items: Vec<Value> = files.iter().map(|f| json!({"key": f, "path": f})).collect();
     Ok(Some((
         json!({"name": "hadoop-config", "configMap": {"name": name, "items": items}}),
@@ -72,24 +58,7 @@ fn hadoop_config(
     )))
 }
 
-/// A spec problem that stops the transform, with its field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The field: `spec.mounts[0]...` are the Dataset's, the others the runtime's.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem of `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use fluid_plugin_api::kit::Problem;
 
 /// One runtime of the family, as the transform reads it.
 #[derive(Clone, Copy, Debug)]
@@ -406,15 +375,7 @@ pub fn values(
         .flatten()
         .map(|t| serde_json::to_value(t).unwrap_or_default())
         .collect();
-    let placement = input
-        .dataset
-        .spec
-        .placement_mode
-        .as_ref()
-        .and_then(|p| serde_json::to_value(p).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "Exclusive".into());
+    let placement = fluid_plugin_api::kit::placement_mode(input.dataset);
     // Fluid pins the masters next to node-local data (local://) with the Dataset's affinity.
     let master_affinity = input
         .dataset

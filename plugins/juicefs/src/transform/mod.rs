@@ -27,23 +27,7 @@ pub struct Settings {
     pub critical_fuse_pod: bool,
 }
 
-/// A spec problem that stops the transform, with its field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The field: `spec.mounts[0]...` are the Dataset's, the others the runtime's.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Problem {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use fluid_plugin_api::kit::Problem;
 
 /// The chart values for a runtime and its Dataset. The paths and the fuse node label are the
 /// controller's `conventions`; the controller adds them as values too (`fullnameOverride`,
@@ -231,14 +215,7 @@ pub fn values(
         FuseCleanPolicy::OnDemand => "OnDemand",
         FuseCleanPolicy::OnFuseChanged => "OnFuseChanged",
     };
-    let placement = dataset
-        .spec
-        .placement_mode
-        .as_ref()
-        .and_then(|p| serde_json::to_value(p).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "Exclusive".into());
+    let placement = fluid_plugin_api::kit::placement_mode(dataset);
     let affinity = worker_affinity(
         &placement,
         &conventions.fuse_node_selector_key,
