@@ -1,9 +1,9 @@
-//! The CustomResourceDefinitions the controller serves: Fluid's Dataset and the runtime kind of
-//! every loaded engine, bundled as one multi-document YAML (`fluid-controller crds`), ready for
+//! The CustomResourceDefinitions the controller serves: Fluid's Dataset, the four data
+//! operation kinds and the runtime kind of every loaded engine, bundled as one multi-document YAML (`fluid-controller crds`), ready for
 //! `kubectl apply -f -` or a chart's `crds/` folder.
 
 use fluid_plugin_api::export::runtime_kind_from_crd;
-use fluid_plugin_api::types::{crd_json, dataset_crd};
+use fluid_plugin_api::types::{crd_json, dataset_crd, operation_crds};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -26,26 +26,30 @@ pub enum CrdError {
     Yaml(#[from] serde_yaml::Error),
 }
 
-/// One YAML document per CRD, each opened by `---`: the Dataset CRD first, then the runtime
-/// CRDs (each as an engine's `crd()` gives it) sorted by `metadata.name`.
+/// One YAML document per CRD, each opened by `---`: the Dataset CRD first, then the data
+/// operation CRDs (DataLoad, DataMigrate, DataProcess, DataBackup), then the runtime CRDs
+/// (each as an engine's `crd()` gives it) sorted by `metadata.name`.
 ///
 /// Each runtime CRD must be an `apiextensions.k8s.io/v1` CustomResourceDefinition with a name,
-/// a group, a kind, a plural and a served version; names must be unique, and none may be the
-/// Dataset's.
+/// a group, a kind, a plural and a served version; names must be unique, and none may be one of
+/// the built-in kinds'.
 pub fn bundle_yaml(runtime_crds: &[Value]) -> Result<String, CrdError> {
-    let dataset = crd_json(&dataset_crd());
-    let dataset_name = crd_name(&dataset).unwrap_or_default().to_owned();
+    let builtin: Vec<Value> = std::iter::once(dataset_crd())
+        .chain(operation_crds())
+        .map(|crd| crd_json(&crd))
+        .collect();
 
     let mut runtimes: BTreeMap<&str, &Value> = BTreeMap::new();
     for (index, crd) in runtime_crds.iter().enumerate() {
         let name = check_runtime_crd(index, crd)?;
-        if name == dataset_name || runtimes.insert(name, crd).is_some() {
+        let is_builtin = builtin.iter().any(|b| crd_name(b) == Some(name));
+        if is_builtin || runtimes.insert(name, crd).is_some() {
             return Err(CrdError::Duplicate(name.to_owned()));
         }
     }
 
     let mut out = String::new();
-    for crd in std::iter::once(&dataset).chain(runtimes.into_values()) {
+    for crd in builtin.iter().chain(runtimes.into_values()) {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(crd)?);
     }
@@ -121,19 +125,32 @@ mod tests {
             names,
             [
                 "datasets.data.fluid.io",
+                "dataloads.data.fluid.io",
+                "datamigrates.data.fluid.io",
+                "dataprocesses.data.fluid.io",
+                "databackups.data.fluid.io",
                 "alluxioruntimes.data.fluid.io",
                 "juicefsruntimes.data.fluid.io"
             ]
         );
         assert_eq!(docs[0], crd_json(&dataset_crd()));
-        assert_eq!((&docs[1], &docs[2]), (&alluxio, &juicefs));
+        assert_eq!((&docs[5], &docs[6]), (&alluxio, &juicefs));
     }
 
     #[test]
-    fn without_plugins_the_bundle_is_the_dataset_alone() {
+    fn without_plugins_the_bundle_is_the_dataset_and_the_operations() {
         let docs = documents(&bundle_yaml(&[]).unwrap());
-        assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0]["spec"]["names"]["kind"], "Dataset");
+        let kinds: Vec<&Value> = docs.iter().map(|d| &d["spec"]["names"]["kind"]).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Dataset",
+                "DataLoad",
+                "DataMigrate",
+                "DataProcess",
+                "DataBackup"
+            ]
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use crate::controller::caches::{Caches, Watched};
 use crate::controller::hooks::HookCaller;
 use crate::controller::schema::StatusSchema;
-use crate::controller::{dataset, dataset_resource, runtime, triggers, unserved, ControllerConfig};
+use crate::controller::{
+    dataset, dataset_resource, operations, runtime, triggers, unserved, ControllerConfig,
+};
 use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
@@ -105,7 +107,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         .collect();
     let caches = Caches::start(&client, &dataset_ar, &kinds);
     cluster.use_caches(caches.clone());
+    let operation_caches = operations::OperationCaches::start(&client);
     caches.ready().await;
+    operation_caches.ready().await;
     tracing::info!("watch caches ready");
     // Before any runtime is reconciled: a runtime asking for ports must find its own.
     let ports = Arc::new(HostPorts::new(opts.config.port_range));
@@ -141,6 +145,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             .for_each(|_| async {}),
         ));
     }
+    let mut operation_engines = Vec::new();
     for (plugin, kind) in registry.plugins().iter().zip(&kinds) {
         let Some(watched) = caches.runtimes_of(kind).cloned() else {
             continue;
@@ -148,6 +153,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         let info = plugin.info();
         let helm =
             Arc::new(helm.for_engine(&info.name, &info.cluster_scoped_kinds, cluster.clone()));
+        operation_engines.push(operations::OperationEngine {
+            name: info.name.clone(),
+            kind: kind.clone(),
+            hooks: HookCaller::new(
+                plugin.clone(),
+                cluster.clone(),
+                helm.clone(),
+                &opts.config,
+                metrics.clone(),
+                ports.clone(),
+            ),
+        });
         // At most half as many syncs wait or run as the controller has workers: triggers keep
         // the rest.
         let periodic = Arc::new(runtime::periodic::Periodic::new(
@@ -191,6 +208,29 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 .reconcile_on(periodic.triggers(kind.clone(), store))
                 .shutdown_on_signal()
                 .run(runtime::reconcile, runtime::error_policy, ctx)
+                .for_each(|_| async {}),
+        ));
+    }
+    let operation_engines = Arc::new(operation_engines);
+    for (kind, watched) in &operation_caches.kinds {
+        let ctx = Arc::new(operations::reconcile::OperationContext {
+            kind: *kind,
+            cluster: cluster.clone(),
+            caches: caches.clone(),
+            ops: operation_caches.clone(),
+            engines: operation_engines.clone(),
+        });
+        let store = watched.store.clone();
+        tasks.push(tokio::spawn(
+            Controller::for_stream_with(applied(watched), store, operations::resource(*kind))
+                .with_config(controller_config.clone())
+                .reconcile_on(operations::triggers(*kind, &caches, &operation_caches))
+                .shutdown_on_signal()
+                .run(
+                    operations::reconcile::reconcile,
+                    operations::reconcile::error_policy,
+                    ctx,
+                )
                 .for_each(|_| async {}),
         ));
     }

@@ -115,6 +115,9 @@ fn rbac_lists_what_the_controller_calls_and_nothing_cluster_wide_beyond() {
         "pods/exec",
         "persistentvolumes",
         "events",
+        "dataloads/status",
+        "jobs",
+        "cronjobs",
     ] {
         assert!(
             resources.contains(&needed),
@@ -408,6 +411,11 @@ async fn the_controller_account_may_do_what_the_controller_and_engines_need_and_
         ("create", "events.events.k8s.io"),
         ("patch", "events.events.k8s.io"),
         ("update", "leases.coordination.k8s.io"),
+        // Data operations and the Jobs and CronJobs that run them.
+        ("patch", "dataloads.data.fluid.io/status"),
+        ("delete", "datamigrates.data.fluid.io"),
+        ("create", "jobs.batch"),
+        ("delete", "cronjobs.batch"),
     ];
     let denied = [
         ("create", "secrets"),
@@ -423,7 +431,6 @@ async fn the_controller_account_may_do_what_the_controller_and_engines_need_and_
         ("create", "pods"),
         ("delete", "pods"),
         ("create", "deployments.apps"),
-        ("create", "jobs.batch"),
         ("create", "events"),
         ("delete", "namespaces"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// One addition that turns the current (1.2) source into the next minor (1.3): in `file`, insert `text` before (or
+/// One addition that turns the current (1.3) source into the next minor (1.4): in `file`, insert `text` before (or
 /// replace) the `anchor`.
 struct Edit {
     file: &'static str,
@@ -24,28 +24,28 @@ struct Edit {
 const NEXT_MINOR: &[Edit] = &[
     Edit {
         file: "Cargo.toml",
-        anchor: "version = \"1.2.0\"\ndescription",
-        replacement: "version = \"1.3.0\"\ndescription",
+        anchor: "version = \"1.3.0\"\ndescription",
+        replacement: "version = \"1.4.0\"\ndescription",
     },
     Edit {
         file: "src/protocol.rs",
-        anchor: "pub const PROTOCOL_MINOR: u32 = 2;",
-        replacement: "pub const PROTOCOL_MINOR: u32 = 3;",
+        anchor: "pub const PROTOCOL_MINOR: u32 = 3;",
+        replacement: "pub const PROTOCOL_MINOR: u32 = 4;",
     },
     Edit {
         file: "src/protocol.rs",
         anchor: "        Operate = \"operate\",\n",
-        replacement: "        Operate = \"operate\",\n        /// Cleans the cache (1.3).\n        CleanCache = \"clean_cache\",\n",
+        replacement: "        Operate = \"operate\",\n        /// Cleans the cache (1.4).\n        CleanCache = \"clean_cache\",\n",
     },
     Edit {
         file: "src/protocol.rs",
         anchor: "        Log = \"log\",\n",
-        replacement: "        Log = \"log\",\n        /// Scrapes a pod's metrics endpoint (1.3).\n        Metrics = \"metrics\",\n",
+        replacement: "        Log = \"log\",\n        /// Scrapes a pod's metrics endpoint (1.4).\n        Metrics = \"metrics\",\n",
     },
     Edit {
         file: "src/engine.rs",
-        anchor: "    /// Runs a data operation;",
-        replacement: "    /// Cleans the cache (1.3).\n    fn clean_cache(&self, cx: &HookContext, host: &Host) -> HookResult<()> {\n        Ok(Outcome::Default)\n    }\n    /// Runs a data operation;",
+        anchor: "    /// Says how to run a data operation",
+        replacement: "    /// Cleans the cache (1.4).\n    fn clean_cache(&self, cx: &HookContext, host: &Host) -> HookResult<()> {\n        Ok(Outcome::Default)\n    }\n    /// Says how to run a data operation",
     },
     Edit {
         file: "src/export.rs",
@@ -55,7 +55,7 @@ const NEXT_MINOR: &[Edit] = &[
     Edit {
         file: "src/host.rs",
         anchor: "/// The host side of the services:",
-        replacement: "impl Host<'_> {\n    /// Scrapes a pod's metrics endpoint (1.3).\n    pub fn metrics(&self, pod: &str) -> Result<Value, HostError> {\n        self.call_raw(\"metrics\", &serde_json::json!({\"pod\": pod}))\n    }\n}\n\n/// The host side of the services:",
+        replacement: "impl Host<'_> {\n    /// Scrapes a pod's metrics endpoint (1.4).\n    pub fn metrics(&self, pod: &str) -> Result<Value, HostError> {\n        self.call_raw(\"metrics\", &serde_json::json!({\"pod\": pod}))\n    }\n}\n\n/// The host side of the services:",
     },
 ];
 
@@ -64,7 +64,7 @@ struct Built {
     next_host: PathBuf,
 }
 
-/// Generates the 1.3 interface and builds the 1.3 plugin and host, once.
+/// Generates the 1.4 interface and builds the 1.4 plugin and host, once.
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -114,7 +114,7 @@ fn built() -> &'static Built {
             .arg(&target)
             .status()
             .unwrap();
-        assert!(status.success(), "building the 1.3 plugin and host failed");
+        assert!(status.success(), "building the 1.4 plugin and host failed");
         Built {
             next_plugin: target.join("debug/libfluid_compat_next_plugin.so"),
             next_host: target.join("debug/fluid-compat-next-host"),
@@ -136,22 +136,22 @@ fn next_host(plugin: &Path) -> Value {
 }
 
 #[test]
-fn a_1_2_plugin_works_in_a_1_3_host() {
+fn a_1_3_plugin_works_in_a_1_4_host() {
     let report = next_host(&fixture("alpha"));
-    assert_eq!(report["hostProtocol"], "1.3");
-    assert_eq!(report["info"]["pluginApiVersion"], "1.2.0", "{report:#}");
-    assert_eq!(report["info"]["protocol"], json!({"major": 1, "minor": 2}));
+    assert_eq!(report["hostProtocol"], "1.4");
+    assert_eq!(report["info"]["pluginApiVersion"], "1.3.0", "{report:#}");
+    assert_eq!(report["info"]["protocol"], json!({"major": 1, "minor": 3}));
     let answers = &report["answers"];
     assert_eq!(answers["transform"]["outcome"], "done", "{report:#}");
     assert_eq!(answers["transform"]["output"]["engine"], "alpha");
-    // Not implemented by alpha: the 1.3 host's default applies.
+    // Not implemented by alpha: the 1.4 host's default applies.
     assert_eq!(answers["setup_master"], json!({"outcome": "default"}));
-    // A hook 1.2 has never heard of: the 1.3 host learns it must apply its default.
+    // A hook 1.3 has never heard of: the 1.4 host learns it must apply its default.
     assert_eq!(answers["clean_cache"], json!({"outcome": "unknown_hook"}));
 }
 
 #[test]
-fn a_1_3_plugin_works_in_the_1_3_host_with_its_new_hook_and_service() {
+fn a_1_4_plugin_works_in_the_1_4_host_with_its_new_hook_and_service() {
     let report = next_host(&built().next_plugin);
     let answers = &report["answers"];
     assert_eq!(
@@ -159,21 +159,21 @@ fn a_1_3_plugin_works_in_the_1_3_host_with_its_new_hook_and_service() {
         json!({"outcome": "done", "output": null}),
         "{report:#}"
     );
-    assert_eq!(answers["transform"]["output"]["hostProtocol"], "1.3");
+    assert_eq!(answers["transform"]["output"]["hostProtocol"], "1.4");
     assert_eq!(report["services"], json!(["metrics", "log"]));
 }
 
 #[test]
-fn a_1_3_plugin_works_in_the_1_2_host_using_only_what_it_offers() {
-    let plugin = Plugin::open(&built().next_plugin).expect("a 1.3 plugin loads into a 1.2 host");
-    assert_eq!(plugin.info().plugin_api_version, "1.3.0");
-    assert_eq!(plugin.info().protocol.minor, 3);
+fn a_1_4_plugin_works_in_the_1_3_host_using_only_what_it_offers() {
+    let plugin = Plugin::open(&built().next_plugin).expect("a 1.4 plugin loads into a 1.3 host");
+    assert_eq!(plugin.info().plugin_api_version, "1.4.0");
+    assert_eq!(plugin.info().protocol.minor, 4);
     assert_eq!(
         plugin.info().hooks,
         ["transform", "setup_master", "clean_cache"]
     );
 
-    // The workspace's services answer `metrics` with "unsupported", as every 1.2 host does.
+    // The workspace's services answer `metrics` with "unsupported", as every 1.3 host does.
     let services = RecordingServices::default();
     let answer = plugin
         .call("transform", &request("demo", Value::Null), &services)
@@ -181,7 +181,7 @@ fn a_1_3_plugin_works_in_the_1_2_host_using_only_what_it_offers() {
     assert_eq!(
         answer,
         HookResponse::Done {
-            output: json!({"engine": "gamma", "hostProtocol": "1.2"})
+            output: json!({"engine": "gamma", "hostProtocol": "1.3"})
         }
     );
     let answer = plugin
@@ -214,6 +214,6 @@ fn a_1_3_plugin_works_in_the_1_2_host_using_only_what_it_offers() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["protocol"], "1.3");
+    assert_eq!(report["protocol"], "1.4");
     assert_eq!(report["runtime"]["kind"], "GammaRuntime");
 }

@@ -120,7 +120,7 @@ async fn the_template_engine_built_out_of_tree_reaches_bound() {
     let info: Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(info["runtime"]["kind"], "VendorFSRuntime");
     assert_eq!(info["hooks"], json!(["validate", "transform"]));
-    assert_eq!(info["protocol"], "1.2");
+    assert_eq!(info["protocol"], "1.3");
     assert_eq!(info["mountType"], "fuse.rclone");
 
     // Its CRD is not in the controller's chart: applied from the plugin, as the guide says.

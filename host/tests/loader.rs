@@ -291,7 +291,7 @@ fn each_bad_file_is_refused_with_its_reason() {
     assert!(matches!(e, LoadError::UnsupportedProtocol { .. }), "{e}");
     assert!(
         e.to_string()
-            .contains("major2.so: it speaks plugin protocol 2.0, this controller speaks 1.2"),
+            .contains("major2.so: it speaks plugin protocol 2.0, this controller speaks 1.3"),
         "{e}"
     );
 

@@ -109,6 +109,12 @@ impl HookContext {
         &self.request.input
     }
 
+    /// The input of the `operate` hook: which operation, and the name of its Job.
+    pub fn operate_input(&self) -> Result<OperateInput, HookError> {
+        serde_json::from_value(self.request.input.clone())
+            .map_err(|e| HookError::new(format!("reading the operate hook's input: {e}")))
+    }
+
     /// The runtime's `metadata.name`.
     pub fn name(&self) -> &str {
         self.request.runtime["metadata"]["name"]
@@ -237,6 +243,43 @@ pub struct DatasetStatusReport {
     pub status: Value,
 }
 
+pub use crate::types::OperationKind;
+
+/// The input of [`Engine::operate`] (protocol 1.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperateInput {
+    /// The operation's kind.
+    pub kind: OperationKind,
+    /// The operation object as on the wire (a `DataLoad`, `DataMigrate`, ...); read it with
+    /// [`OperateInput::operation_as`].
+    pub operation: Value,
+    /// The name of the Job (or CronJob) the controller makes; also the prefix of its pods.
+    pub job_name: String,
+}
+
+impl OperateInput {
+    /// The operation as a typed object, e.g. [`crate::types::DataLoad`].
+    pub fn operation_as<T: DeserializeOwned>(&self) -> Result<T, HookError> {
+        serde_json::from_value(self.operation.clone())
+            .map_err(|e| HookError::new(format!("reading the {} object: {e}", self.kind)))
+    }
+}
+
+/// The result of [`Engine::operate`]: what the operation's Job runs. The controller names the
+/// Job, labels it, owns it, sets its retries and cleanup, and wraps it in a CronJob for
+/// `policy: Cron`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationPlan {
+    /// The pod that does the work (`restartPolicy` is set to `Never` when empty).
+    pub pod_template: k8s_openapi::api::core::v1::PodTemplateSpec,
+    /// The Dataset's phase while the operation runs, e.g. `DataMigrating` for a migration
+    /// into it; its phase before is restored when the operation ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_phase: Option<crate::types::DatasetPhase>,
+}
+
 /// A cache engine. Every hook has a default that returns [`Outcome::Default`], meaning the
 /// host's default behaviour applies; implement only what your engine needs. The smallest useful
 /// engine implements [`Engine::transform`] (the values of its chart) and lets the host install
@@ -346,8 +389,12 @@ pub trait Engine: Send + Sync + 'static {
     fn shutdown(&self, cx: &HookContext, host: &Host) -> HookResult<()> {
         Ok(Outcome::Default)
     }
-    /// Runs a data operation; `cx.input()` holds the operation object.
-    fn operate(&self, cx: &HookContext, host: &Host) -> HookResult<Value> {
+    /// Says how to run a data operation (protocol 1.3): [`HookContext::operate_input`] holds
+    /// the operation; answer the pod template of the Job the controller runs (a CronJob's for
+    /// `policy: Cron`). [`Outcome::Default`] means "not supported by this engine": the
+    /// operation ends `Failed` with a condition naming the engine. Put Secret values only in
+    /// `env[].valueFrom.secretKeyRef`, never in the command.
+    fn operate(&self, cx: &HookContext, host: &Host) -> HookResult<OperationPlan> {
         Ok(Outcome::Default)
     }
 

@@ -61,8 +61,8 @@ pub mod types;
 
 pub use engine::{
     CacheReport, ComponentReport, DatasetStatusReport, Engine, FieldError, HealthReport,
-    HookContext, HookError, HookResult, MetadataReport, Outcome, RuntimePhase, RuntimeStatusReport,
-    Validation,
+    HookContext, HookError, HookResult, MetadataReport, OperateInput, OperationPlan, Outcome,
+    RuntimePhase, RuntimeStatusReport, Validation,
 };
 #[doc(hidden)]
 pub use fluid_plugin_api_macros::__root_module_static;

@@ -21,7 +21,7 @@ use std::fmt;
 /// The protocol major this crate speaks. A host refuses plugins of another major.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol minor this crate speaks: the hooks and services it knows.
-pub const PROTOCOL_MINOR: u32 = 2;
+pub const PROTOCOL_MINOR: u32 = 3;
 
 /// A protocol version, `major.minor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -215,7 +215,8 @@ named_enum! {
         UpdateDatasetStatus = "update_dataset_status",
         /// Tears the engine down (default: uninstall the chart).
         Shutdown = "shutdown",
-        /// Runs a data operation (DataLoad, DataMigrate, ...).
+        /// Says what runs a data operation (`OperateInput` → `OperationPlan`, protocol 1.3): the
+        /// pod of its Job. `default` means the engine does not support that operation.
         Operate = "operate",
     }
 }

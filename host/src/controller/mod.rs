@@ -1,4 +1,5 @@
-//! The controllers: one runtime controller per loaded plugin, and the Dataset controller,
+//! The controllers: one runtime controller per loaded plugin, the Dataset controller and the
+//! data operation controllers,
 //! reading from shared watch caches and writing each status once per pass.
 
 pub mod caches;
@@ -7,6 +8,7 @@ pub mod dataset;
 pub mod finalizer;
 pub mod hooks;
 pub mod names;
+pub mod operations;
 pub mod runtime;
 pub mod schema;
 pub mod status;

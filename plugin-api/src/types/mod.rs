@@ -1,6 +1,7 @@
 //! Fluid's `data.fluid.io/v1alpha1` types: the [`Dataset`] custom resource, the
 //! [`RuntimeStatus`] every runtime kind reports, and the spec pieces runtime kinds share
-//! ([`TieredStore`], [`VersionSpec`], [`User`], [`PodMetadata`], ...).
+//! ([`TieredStore`], [`VersionSpec`], [`User`], [`PodMetadata`], ...), and the data operation
+//! kinds ([`DataLoad`], [`DataMigrate`], [`DataProcess`], [`DataBackup`]).
 //!
 //! Field names, types and constraints follow Fluid's CRDs, so manifests written for Fluid are
 //! accepted unchanged. An engine defines its own runtime kind with kube's `CustomResource`
@@ -32,11 +33,13 @@ macro_rules! string_schema {
 
 mod common;
 mod dataset;
+mod operations;
 pub mod size;
 mod status;
 
 pub use common::*;
 pub use dataset::*;
+pub use operations::*;
 pub use status::*;
 
 /// Cache figures by name ([`cache_state`] holds the names), as display strings.

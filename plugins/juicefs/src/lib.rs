@@ -9,6 +9,7 @@
 //! See `docs/juicefs.md`.
 
 pub mod crd;
+pub mod operate;
 pub mod parse;
 pub mod status;
 pub mod transform;
@@ -22,7 +23,7 @@ use fluid_plugin_api::protocol::{EventType, ExecRequest, LogLevel};
 use fluid_plugin_api::types::Dataset;
 use fluid_plugin_api::{
     export_engine, hooks, kit, CacheReport, Engine, FieldError, HealthReport, HookContext,
-    HookError, HookResult, Host, MetadataReport, Outcome, Validation,
+    HookError, HookResult, Host, MetadataReport, OperationPlan, Outcome, Validation,
 };
 use serde_json::Value;
 use transform::edition::Edition;
@@ -144,6 +145,38 @@ fn exec(
 
 #[hooks]
 impl Engine for JuiceFs {
+    /// DataLoad (`juicefs warmup`) and DataMigrate (`juicefs sync`); see [`operate`].
+    fn operate(&self, cx: &HookContext, host: &Host) -> HookResult<OperationPlan> {
+        let (runtime, dataset) = objects(cx)?;
+        let input = cx.operate_input()?;
+        // A migration between two Datasets reads the other one (in the runtime's namespace).
+        let mut other = None;
+        if input.kind == fluid_plugin_api::types::OperationKind::DataMigrate {
+            let m: fluid_plugin_api::types::DataMigrate = input.operation_as()?;
+            for side in [&m.spec.from, &m.spec.to] {
+                if let Some(d) = side
+                    .dataset
+                    .as_ref()
+                    .filter(|d| Some(d.name.as_str()) != dataset.metadata.name.as_deref())
+                {
+                    let found = host
+                        .get(API_VERSION, "Dataset", &d.name)?
+                        .ok_or_else(|| HookError::new(format!("Dataset {} not found", d.name)))?;
+                    other = Some(serde_json::from_value::<Dataset>(found)?);
+                }
+            }
+        }
+        let objects = operate::Objects {
+            runtime: &runtime,
+            dataset: &dataset,
+            other: other.as_ref(),
+        };
+        Ok(match operate::plan(&input, &objects)? {
+            Some(plan) => Outcome::Done(plan),
+            None => Outcome::Default,
+        })
+    }
+
     fn validate(&self, cx: &HookContext, host: &Host) -> HookResult<Validation> {
         let runtime: JuiceFSRuntime = cx.runtime_as()?;
         let mut v = Validation {

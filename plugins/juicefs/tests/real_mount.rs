@@ -3,40 +3,13 @@
 //! background metadata job and the cache layout the shutdown clean-up relies on. Skipped,
 //! with a message, when the client or FUSE is missing.
 
+mod common;
+
+use common::{juicefs, why_not};
 use fluid_juicefs::{parse, status};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn juicefs() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .ok()?;
-    let p = Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("juicefs");
-    p.is_file().then_some(p)
-}
-
-fn why_not() -> Option<String> {
-    if juicefs().is_none() {
-        return Some("juicefs is not installed (scripts/install-test-deps)".into());
-    }
-    if !Path::new("/dev/fuse").exists() {
-        return Some("no /dev/fuse".into());
-    }
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    let f = Command::new("sh")
-        .args(["-c", "command -v fusermount3 || command -v fusermount"])
-        .output()
-        .ok()?;
-    f.stdout.is_empty().then(|| "no fusermount".into())
-}
 
 #[test]
 fn the_metadata_job_and_the_cache_layout_on_a_real_mount() {

@@ -1,5 +1,5 @@
-//! A host built against fluid-plugin-api 1.3: loads the plugin file given as argument, runs
-//! hooks against in-memory services that include the 1.3 `metrics` service, and prints
+//! A host built against fluid-plugin-api 1.4: loads the plugin file given as argument, runs
+//! hooks against in-memory services that include the 1.4 `metrics` service, and prints
 //! `{"info": ..., "answers": {hook: answer-or-error}, "services": [called services]}`.
 
 use fluid_plugin_api::loader::Plugin;

@@ -1,5 +1,5 @@
-//! Engine `gamma`, built against fluid-plugin-api 1.3: it implements a hook and calls a
-//! service that 1.2 does not have, and falls back when its host is older.
+//! Engine `gamma`, built against fluid-plugin-api 1.4: it implements a hook and calls a
+//! service that 1.3 does not have, and falls back when its host is older.
 
 use fluid_plugin_api::{export_engine, hooks, Engine, HookContext, HookResult, Host, Outcome};
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ impl Engine for Gamma {
         })))
     }
 
-    /// Reads the metrics of the master through the 1.3 `metrics` service, or, on an older
+    /// Reads the metrics of the master through the 1.4 `metrics` service, or, on an older
     /// host, through `get` (which every 1.x host has).
     fn setup_master(&self, cx: &HookContext, host: &Host) -> HookResult<()> {
         match host.metrics(cx.name()) {
@@ -29,7 +29,7 @@ impl Engine for Gamma {
         Ok(Outcome::Done(()))
     }
 
-    /// A hook added in 1.3.
+    /// A hook added in 1.4.
     fn clean_cache(&self, _cx: &HookContext, _host: &Host) -> HookResult<()> {
         Ok(Outcome::Done(()))
     }
@@ -39,7 +39,7 @@ export_engine! {
     engine: Gamma,
     new: || Ok::<_, String>(Gamma),
     name: "gamma",
-    version: "1.3.0",
+    version: "1.4.0",
     crd: json!({"spec": {
         "group": "compat.fluid.io",
         "names": {"kind": "GammaRuntime", "plural": "gammaruntimes"},

@@ -1,0 +1,228 @@
+//! Data operations end to end on the local control plane (its real Job and CronJob
+//! controllers; kwok nodes, whose pods never run their containers): a DataLoad on the JuiceFS
+//! sample goes Pending → Executing → Complete, its Job's pod holds the rendered warmup and the
+//! Secret by reference only; a second DataLoad waits for the first; a Cron DataLoad makes its
+//! CronJob and reports the next run; a DataLoad on an engine without data operations (the
+//! reference engine) ends Failed naming it; deletion leaves no Job, CronJob or lock.
+//!
+//! kwok's nodes run no container: kwok's stages end a Job's pod Succeeded, and the real Job
+//! controller then completes the Job. To hold a load in Executing, the first one's pod is
+//! given a node selector no node matches.
+
+mod common;
+
+use common::controller::Controller;
+use common::objects::{apply, get, WAIT};
+use fluid_test_support::{kubectl, wait_until, TestNamespace};
+use serde_json::Value;
+
+const SECRET_VALUES: [&str; 2] = [
+    "redis://redis.default.svc.cluster.local:6379/0",
+    "minioadmin",
+];
+
+fn dataload(name: &str, dataset: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: data.fluid.io/v1alpha1
+kind: DataLoad
+metadata:
+  name: {name}
+spec:
+  dataset:
+    name: {dataset}
+  loadMetadata: true
+  target:
+    - path: /train
+{extra}"
+    )
+}
+
+async fn wait_phase(ns: &str, what: &str, phase: &str) -> Value {
+    wait_until(&format!("{what} {phase}"), WAIT, || async {
+        let o = get(ns, what).ok_or_else(|| format!("no {what}"))?;
+        if o["status"]["phase"] == phase {
+            Ok(o)
+        } else {
+            Err(format!("status {}", o["status"]))
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn scenario(ns: &str) {
+    let sample =
+        std::fs::read_to_string(common::workspace_root().join("samples/juicefs/community.yaml"))
+            .unwrap();
+    apply(ns, &sample);
+    common::objects::wait_bound(ns, "jfsdemo").await.unwrap();
+
+    // First load (held unscheduled): Executing, its Job holds the rendered warmup and secret
+    // references only.
+    apply(
+        ns,
+        &dataload(
+            "warm",
+            "jfsdemo",
+            "  nodeSelector:\n    no-such-node: \"true\"\n",
+        ),
+    );
+    let warm = wait_phase(ns, "dataload/warm", "Executing").await;
+    assert_eq!(warm["status"]["duration"], "Unfinished");
+    let job = wait_until("Job warm-load", WAIT, || async {
+        get(ns, "job/warm-load").ok_or_else(|| "no job yet".to_owned())
+    })
+    .await
+    .unwrap();
+    let text = job.to_string();
+    for v in SECRET_VALUES {
+        assert!(!text.contains(v), "a secret value is in the Job: {text}");
+    }
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let script = container["command"][2].as_str().unwrap();
+    assert!(script.contains("warmup \"$mnt\"/train"), "{script}");
+    assert!(script.contains("\"${METAURL}\""), "{script}");
+    let metaurl = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "METAURL")
+        .unwrap();
+    assert_eq!(
+        metaurl["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "jfs-secret", "key": "metaurl"})
+    );
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "DataLoad");
+    let ds = get(ns, "dataset/jfsdemo").unwrap();
+    assert_eq!(ds["status"]["operationRef"]["DataLoad"], "warm");
+
+    // A second load waits for the first.
+    apply(ns, &dataload("second", "jfsdemo", ""));
+    let second = wait_phase(ns, "dataload/second", "Pending").await;
+    let waiting = common::objects::condition(&second, "Waiting").unwrap();
+    assert_eq!(waiting["reason"], "DatasetBusy");
+    assert!(
+        waiting["message"]
+            .as_str()
+            .unwrap()
+            .contains("DataLoad warm"),
+        "{waiting}"
+    );
+    assert!(get(ns, "job/second-load").is_none());
+
+    // The first is deleted: its Job goes, the lock passes; the second runs and completes.
+    kubectl(["delete", "-n", ns, "dataload", "warm", "--wait=true"]).unwrap();
+    let second = wait_phase(ns, "dataload/second", "Complete").await;
+    let complete = common::objects::condition(&second, "Complete").unwrap();
+    assert_eq!(complete["status"], "True");
+    let duration = second["status"]["duration"].as_str().unwrap();
+    assert!(
+        duration.ends_with('s') && duration != "Unfinished",
+        "{duration}"
+    );
+    assert!(common::objects::condition(&second, "Waiting").is_none());
+    assert_eq!(
+        get(ns, "job/second-load").unwrap()["status"]["succeeded"],
+        1
+    );
+    assert!(get(ns, "job/warm-load").is_none());
+    let ds = get(ns, "dataset/jfsdemo").unwrap();
+    assert!(
+        ds["status"]["operationRef"]["DataLoad"].is_null(),
+        "{}",
+        ds["status"]
+    );
+
+    // Cron: a CronJob, and the next run in status.
+    apply(
+        ns,
+        &dataload(
+            "nightly",
+            "jfsdemo",
+            "  policy: Cron\n  schedule: \"0 2 * * *\"\n",
+        ),
+    );
+    let nightly = wait_until("the next schedule of nightly", WAIT, || async {
+        let o = get(ns, "dataload/nightly").ok_or("no dataload")?;
+        if o["status"]["nextScheduleTime"].is_string() {
+            Ok(o)
+        } else {
+            Err(format!("status {}", o["status"]))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(nightly["status"]["phase"], "Executing");
+    let next = nightly["status"]["nextScheduleTime"].as_str().unwrap();
+    assert!(next.ends_with("T02:00:00Z"), "{next}");
+    let cron = get(ns, "cronjob/nightly-load").unwrap();
+    assert_eq!(cron["spec"]["schedule"], "0 2 * * *");
+
+    // Deletion leaves nothing: Jobs, CronJob, the Dataset's lock.
+    kubectl([
+        "delete",
+        "-n",
+        ns,
+        "dataload",
+        "second",
+        "nightly",
+        "--wait=true",
+    ])
+    .unwrap();
+    wait_until("the operations' Jobs and CronJob gone", WAIT, || async {
+        for what in ["job/warm-load", "job/second-load", "cronjob/nightly-load"] {
+            if get(ns, what).is_some() {
+                return Err(format!("{what} still exists"));
+            }
+        }
+        let ds = get(ns, "dataset/jfsdemo").ok_or("no dataset")?;
+        match &ds["status"]["operationRef"]["DataLoad"] {
+            Value::Null => Ok(()),
+            other => Err(format!("lock still held by {other}")),
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A DataLoad on an engine that does not implement `operate`: Failed, naming the engine.
+async fn unsupported(ns: &str) {
+    apply(ns, &common::objects::reference_pair("refdata", 1));
+    common::objects::wait_bound(ns, "refdata").await.unwrap();
+    apply(ns, &dataload("warm", "refdata", ""));
+    let warm = wait_phase(ns, "dataload/warm", "Failed").await;
+    let failed = common::objects::condition(&warm, "Failed").unwrap();
+    assert_eq!(failed["reason"], "NotSupported");
+    assert_eq!(failed["message"], "DataLoad is not supported by reference");
+    assert!(get(ns, "job/warm-load").is_none());
+    kubectl(["delete", "-n", ns, "dataload", "warm", "--wait=true"]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dataloads_run_wait_schedule_fail_and_go() {
+    let plugins = common::plugin_dir(&[]);
+    std::fs::copy(common::juicefs_plugin(), plugins.path().join("juicefs.so")).unwrap();
+    std::fs::copy(
+        common::reference_plugin(),
+        plugins.path().join("reference.so"),
+    )
+    .unwrap();
+    common::controller::install_crds(plugins.path());
+    let logs = tempfile::tempdir().unwrap();
+    let controller = Controller::start(plugins.path(), logs.path().join("controller.log"));
+    let (a, b) = (
+        TestNamespace::create("e2e-ops").await.unwrap(),
+        TestNamespace::create("e2e-ops-ref").await.unwrap(),
+    );
+    let (na, nb) = (a.name().to_owned(), b.name().to_owned());
+    let outcome = tokio::spawn(async move {
+        tokio::join!(scenario(&na), unsupported(&nb));
+    })
+    .await;
+    if let Err(e) = outcome {
+        panic!("{e}\n--- controller log ---\n{}", controller.log_tail());
+    }
+    drop(controller);
+    a.cleanup().await.unwrap();
+    b.cleanup().await.unwrap();
+}
