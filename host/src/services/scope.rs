@@ -586,10 +586,10 @@ impl ServiceHandler for ScopedServices {
 mod tests {
     use super::*;
 
-    #[test]
-    fn calls_after_the_deadline_are_refused_naming_the_hook() {
+    /// Services of runtime `ns/-` reaching no API server (there is none at that address),
+    /// on a runtime of their own.
+    fn offline(hook: Hook, own: Option<OwnRuntime>) -> (tokio::runtime::Runtime, ScopedServices) {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        // Nothing here reaches the API server: `log` is served locally.
         let client = rt
             .block_on(async {
                 kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
@@ -601,12 +601,19 @@ mod tests {
             handle: rt.handle().clone(),
             namespace: "ns".into(),
             runtime: ObjectReference::default(),
-            plugin: "hang".into(),
+            plugin: "engine".into(),
             chart: &[],
-            expiry: Expiry::new(Hook::Validate, Duration::from_secs(120)),
-            own: None,
+            expiry: Expiry::new(hook, Duration::from_secs(120)),
+            own,
             ports: Arc::new(HostPorts::new(crate::ports::DEFAULT_RANGE)),
         };
+        (rt, services)
+    }
+
+    #[test]
+    fn calls_after_the_deadline_are_refused_naming_the_hook() {
+        // `log` is served locally.
+        let (_rt, services) = offline(Hook::Validate, None);
         let log = r#"{"level": "info", "message": "still here"}"#;
         assert_eq!(services.call("log", log), Ok("{}".to_owned()));
         assert!(services.expiry.expire());
@@ -621,31 +628,14 @@ mod tests {
 
     #[test]
     fn a_pass_s_own_runtime_is_read_and_status_patched_within_the_pass() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        // Nothing here reaches the API server (there is none at this address).
-        let client = rt
-            .block_on(async {
-                kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
-            })
-            .unwrap();
         let patched = StatusPatches::default();
         let view = json!({"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime",
             "metadata": {"name": "demo", "namespace": "ns"}, "status": {"valueFile": "v"}});
-        let services = ScopedServices {
-            cluster: Arc::new(Cluster::new(client, None)),
-            helm: Arc::new(Helm::new("helm".into(), std::env::temp_dir())),
-            handle: rt.handle().clone(),
-            namespace: "ns".into(),
-            runtime: ObjectReference::default(),
-            plugin: "juicefs".into(),
-            chart: &[],
-            expiry: Expiry::new(Hook::CheckRuntimeHealthy, Duration::from_secs(120)),
-            ports: Arc::new(HostPorts::new(crate::ports::DEFAULT_RANGE)),
-            own: Some(OwnRuntime {
-                view,
-                patched: patched.clone(),
-            }),
+        let own = OwnRuntime {
+            view,
+            patched: patched.clone(),
         };
+        let (_rt, services) = offline(Hook::CheckRuntimeHealthy, Some(own));
         let get =
             r#"{"apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime", "name": "demo"}"#;
         let got: Value = serde_json::from_str(&services.call("get", get).unwrap()).unwrap();
