@@ -141,6 +141,21 @@ async fn one_engine(engine: &str, ns: &str) -> Vec<(String, Duration)> {
     let mount_path = format!("/runtime-mnt/jindo/{ns}/{NAME}/jindofs-fuse");
     assert_eq!(attrs["fluid_path"], mount_path);
 
+    // The ports the host allocated (host network): namespace RPC, raft, storage RPC, fuse.
+    let values = get(ns, &format!("configmap/{NAME}-jindo-values")).unwrap();
+    let ports: Vec<u16> = values["metadata"]["annotations"]["fluid.io/host-ports"]
+        .as_str()
+        .expect("host-network ports recorded")
+        .split(',')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 4, "{ports:?}");
+    assert!(
+        ports.iter().all(|p| (20000..=26000).contains(p)),
+        "{ports:?}"
+    );
+    let (rpc, worker_rpc) = (ports[0], ports[2]);
+
     // The master.
     let master = get(ns, &format!("statefulset/{NAME}-master")).unwrap();
     assert_eq!(master["spec"]["replicas"], 1);
@@ -173,11 +188,11 @@ async fn one_engine(engine: &str, ns: &str) -> Vec<(String, Duration)> {
     );
     assert_eq!(
         env(&mc, "CLIENT_NAMESPACE_RPC_ADDRESS"),
-        format!("hbase-master-0.hbase-master.{ns}:8101")
+        format!("hbase-master-0.hbase-master.{ns}:{rpc}")
     );
     assert_eq!(
         mc["ports"],
-        json!([{"containerPort": 8101, "name": "rpc", "protocol": "TCP"}])
+        json!([{"containerPort": rpc, "name": "rpc", "protocol": "TCP"}])
     );
     let (cfg_name, files, sections) = expected_files(engine);
     let mpaths = mount_paths(&mc);
@@ -209,7 +224,7 @@ async fn one_engine(engine: &str, ns: &str) -> Vec<(String, Duration)> {
     );
     let service = get(ns, &format!("service/{NAME}-master")).unwrap();
     assert_eq!(service["spec"]["clusterIP"], "None");
-    assert_eq!(service["spec"]["ports"][0]["port"], 8101);
+    assert_eq!(service["spec"]["ports"][0]["port"], rpc);
 
     // The worker and the fuse.
     let worker = get(ns, &format!("statefulset/{NAME}-worker")).unwrap();
@@ -219,7 +234,7 @@ async fn one_engine(engine: &str, ns: &str) -> Vec<(String, Duration)> {
         (wc["name"].clone(), wc["args"].clone()),
         (json!("jindofs-worker"), json!(["worker"]))
     );
-    assert_eq!(wc["ports"][0]["containerPort"], 6101);
+    assert_eq!(wc["ports"][0]["containerPort"], worker_rpc);
     assert!(mount_paths(&wc).contains(&"/dev/shm".to_owned()));
     assert_eq!(
         worker["spec"]["template"]["metadata"]["labels"]["fluid.io/dataset-placement"],

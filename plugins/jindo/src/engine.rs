@@ -83,6 +83,39 @@ struct Ran {
     code: i32,
 }
 
+/// The runtime's ports: on the host network from the host's allocator (protocol 1.2: never the
+/// same port to two runtimes, as Fluid's port allocator), else, and from an older host (said in
+/// the log), Fluid's fixed ports. Ports the runtime names win over either (`Ports::with_runtime`).
+fn host_ports(runtime: &JindoRuntime, host: &Host) -> Result<Ports, HookError> {
+    if matches!(
+        runtime.spec.network_mode,
+        Some(fluid_plugin_api::types::NetworkMode::ContainerNetwork)
+    ) {
+        return Ok(Ports::FLUID_DEFAULTS);
+    }
+    match host.allocate_ports(4) {
+        Ok(p) if p.len() == 4 => Ok(Ports {
+            master_rpc: p[0],
+            master_raft: p[1],
+            worker_rpc: p[2],
+            fuse_metrics: p[3],
+        }),
+        Ok(p) => Err(HookError::new(format!(
+            "the host allocated {} ports where 4 were asked",
+            p.len()
+        ))),
+        Err(e) if e.is_unsupported() => {
+            let _ = host.log(
+                LogLevel::Info,
+                "this controller allocates no host-network ports (protocol older than 1.2): \
+                 Fluid's fixed ports are used",
+            );
+            Ok(Ports::FLUID_DEFAULTS)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl JindoEngine {
     fn settings(&self, runtime: &JindoRuntime, host: &Host) -> Result<Settings, HookError> {
         let hadoop_config_keys = match runtime
@@ -96,7 +129,7 @@ impl JindoEngine {
         };
         Ok(Settings {
             flavor: self.flavor,
-            ports: Ports::FLUID_DEFAULTS,
+            ports: host_ports(runtime, host)?,
             image_pull_secrets: kit::image_pull_secrets_from_env(),
             critical_fuse_pod: kit::critical_fuse_pod_from_env(),
             hadoop_config_keys,
