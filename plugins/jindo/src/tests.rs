@@ -187,6 +187,12 @@ fn the_reports_fluid_captures_give_the_cache_states() {
     assert_eq!(parse::jindo_size("1.5KB"), Some(1536));
 }
 
+/// The ports the scripted host allocates (the first of 20000-26000, in `Ports` order): the
+/// samples run on the host network, Fluid's default for Jindo.
+const MASTER_RPC: u16 = 20000;
+const MASTER_RAFT: u16 = 20001;
+const WORKER_RPC: u16 = 20002;
+
 fn render(
     flavor: Flavor,
     text: &str,
@@ -195,8 +201,21 @@ fn render(
     fluid_plugin_api::testing::Rendered,
     HookContextBuilder,
 ) {
+    render_on(flavor, text, |h| h)
+}
+
+/// [`render`] on a scripted host `adjust` changes (an older host, say).
+fn render_on(
+    flavor: Flavor,
+    text: &str,
+    adjust: impl FnOnce(ScriptedHost) -> ScriptedHost,
+) -> (
+    Vec<Value>,
+    fluid_plugin_api::testing::Rendered,
+    HookContextBuilder,
+) {
     let (d, _, _, b) = sample(text);
-    let host = ScriptedHost::new().with_objects(secrets(&d));
+    let host = adjust(ScriptedHost::new().with_objects(secrets(&d)));
     let values =
         done(host.run(|h| JindoEngine::new(flavor).transform(&b.build(Hook::Transform), h)));
     let rendered = Chart::new(CHART)
@@ -271,12 +290,12 @@ fn helm_renders_each_flavour_of_the_oss_sample() {
         );
         assert_eq!(
             env(mc, "CLIENT_NAMESPACE_RPC_ADDRESS"),
-            "hbase-master-0.hbase-master.ns:8101"
+            format!("hbase-master-0.hbase-master.ns:{MASTER_RPC}")
         );
-        assert_eq!(mc["ports"][0]["containerPort"], 8101);
+        assert_eq!(mc["ports"][0]["containerPort"], MASTER_RPC);
         let wc = container(worker);
         assert_eq!(wc["args"], json!(["worker"]));
-        assert_eq!(wc["ports"][0]["containerPort"], 6101);
+        assert_eq!(wc["ports"][0]["containerPort"], WORKER_RPC);
         assert!(mounted_at(wc, "/dev/shm").is_some());
         assert_eq!(
             worker["spec"]["template"]["metadata"]["labels"]["fluid.io/dataset-placement"],
@@ -327,8 +346,8 @@ fn helm_renders_each_flavour_of_the_oss_sample() {
             "storage.ram.cache.size = 2g".into(),
             "storage.watermark.high.ratio = 0.99".into(),
             "storage.watermark.low.ratio = 0.95".into(),
-            "storage.rpc.port = 6101".into(),
-            "namespace.rpc.port = 8101".into(),
+            format!("storage.rpc.port = {WORKER_RPC}"),
+            format!("namespace.rpc.port = {MASTER_RPC}"),
             "namespace.backend.type = rocksdb".into(),
             "default.credential.provider = secrets:///token/".into(),
         ] {
@@ -394,7 +413,9 @@ fn helm_renders_each_flavour_of_the_oss_sample() {
                 );
                 let core = config["data"]["core-site.xml"].as_str().unwrap();
                 assert!(
-                    core.contains("<value>hbase-master-0.hbase-master.ns:8101</value>"),
+                    core.contains(&format!(
+                        "<value>hbase-master-0.hbase-master.ns:{MASTER_RPC}</value>"
+                    )),
                     "{core}"
                 );
                 assert!(
@@ -459,13 +480,13 @@ fn three_masters_run_raft_and_s3_keys_are_projected() {
             env(mc, "NAMESPACE_BACKEND_RAFT_INITIAL_CONF"),
             hosts
                 .iter()
-                .map(|h| format!("{h}:8103:0"))
+                .map(|h| format!("{h}:{MASTER_RAFT}:0"))
                 .collect::<Vec<_>>()
                 .join(",")
         );
         assert_eq!(
             mc["ports"][1],
-            json!({"name": "raft", "containerPort": 8103})
+            json!({"name": "raft", "containerPort": MASTER_RAFT})
         );
         let cfg = r.get("ConfigMap", "training-config").unwrap()["data"][flavor.config_file]
             .as_str()
@@ -665,4 +686,21 @@ fn cache_states_come_from_the_report_and_shutdown_drops_the_cache() {
             .services_called()
             .contains(&"helm_uninstall".to_owned()));
     }
+}
+
+#[test]
+fn a_host_older_than_1_2_gets_fluid_s_fixed_ports() {
+    if helm_missing() {
+        return;
+    }
+    let (_, r, _) = render_on(Flavor::JINDOCACHE, OSS, |h| h.unsupported("allocate_ports"));
+    let master = r.get("StatefulSet", "hbase-master").unwrap();
+    let mc = container(master);
+    assert_eq!(
+        env(mc, "CLIENT_NAMESPACE_RPC_ADDRESS"),
+        "hbase-master-0.hbase-master.ns:8101"
+    );
+    assert_eq!(mc["ports"][0]["containerPort"], 8101);
+    let worker = r.get("StatefulSet", "hbase-worker").unwrap();
+    assert_eq!(container(worker)["ports"][0]["containerPort"], 6101);
 }
