@@ -72,6 +72,24 @@ pub fn ensure_scale_selector(
     Ok(())
 }
 
+/// `count` node ports for a runtime on the host network, from the host's allocator (protocol
+/// 1.2: never the same port to two runtimes); `None` from an older host, which is said in the
+/// log: the engine then uses its fixed ports.
+pub fn allocate_host_ports(host: &Host, count: u16) -> Result<Option<Vec<u16>>, HostError> {
+    match host.allocate_ports(count) {
+        Ok(ports) => Ok(Some(ports)),
+        Err(e) if e.is_unsupported() => {
+            let _ = host.log(
+                crate::protocol::LogLevel::Info,
+                "this controller allocates no host-network ports (protocol older than 1.2): \
+                 Fluid's fixed ports are used",
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether the engine should compute the Dataset's UFS size and file count now: the
 /// runtime's metadata sync policy allows it (on unless `autoSync: false`) and the Dataset does
 /// not know its total yet (empty or `[Calculating]`, as Fluid writes it).

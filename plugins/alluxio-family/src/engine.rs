@@ -84,18 +84,7 @@ fn host_ports(spec: &FamilySpec, host: &Host) -> Result<Option<Vec<u16>>, HookEr
         return Ok(None);
     }
     let count = transform::properties::host_port_count(transform::master_replicas(spec) > 1);
-    match host.allocate_ports(count) {
-        Ok(ports) => Ok(Some(ports)),
-        Err(e) if e.is_unsupported() => {
-            let _ = host.log(
-                LogLevel::Info,
-                "this controller allocates no host-network ports (protocol older than 1.2): \
-                 Fluid's fixed ports are used",
-            );
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(kit::allocate_host_ports(host, count)?)
 }
 
 /// The transform's settings: the controller's environment, and the keys of the Hadoop

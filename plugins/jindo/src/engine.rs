@@ -93,26 +93,18 @@ fn host_ports(runtime: &JindoRuntime, host: &Host) -> Result<Ports, HookError> {
     ) {
         return Ok(Ports::FLUID_DEFAULTS);
     }
-    match host.allocate_ports(4) {
-        Ok(p) if p.len() == 4 => Ok(Ports {
+    match kit::allocate_host_ports(host, 4)? {
+        Some(p) if p.len() == 4 => Ok(Ports {
             master_rpc: p[0],
             master_raft: p[1],
             worker_rpc: p[2],
             fuse_metrics: p[3],
         }),
-        Ok(p) => Err(HookError::new(format!(
+        Some(p) => Err(HookError::new(format!(
             "the host allocated {} ports where 4 were asked",
             p.len()
         ))),
-        Err(e) if e.is_unsupported() => {
-            let _ = host.log(
-                LogLevel::Info,
-                "this controller allocates no host-network ports (protocol older than 1.2): \
-                 Fluid's fixed ports are used",
-            );
-            Ok(Ports::FLUID_DEFAULTS)
-        }
-        Err(e) => Err(e.into()),
+        None => Ok(Ports::FLUID_DEFAULTS),
     }
 }
 
