@@ -22,11 +22,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds every fixture plugin once per test binary and returns the directory of the `.so`
-/// files. A separate target directory keeps this nested cargo off the outer build's lock.
+/// The directory of the fixture and engine plugins' `.so` files: `FLUID_RS_PLUGINS_DIR` when
+/// the caller built them already (scripts/test: the workspace's own debug build, so CI compiles
+/// their dependencies once, not a second time in another target directory, and no link runs
+/// beside the tests), or else built here once per test binary. A separate target directory
+/// keeps this nested cargo off the outer build's lock.
 pub fn fixtures_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) =
+            std::env::var_os("FLUID_RS_PLUGINS_DIR").filter(|_| cfg!(debug_assertions))
+        {
+            return PathBuf::from(dir);
+        }
         let root = workspace_root();
         let target = root.join("target").join("fixtures");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
