@@ -219,6 +219,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             caches: caches.clone(),
             ops: operation_caches.clone(),
             engines: operation_engines.clone(),
+            refusals: Default::default(),
         });
         let store = watched.store.clone();
         tasks.push(tokio::spawn(

@@ -3,7 +3,8 @@
 //! sample goes Pending → Executing → Complete, its Job's pod holds the rendered warmup and the
 //! Secret by reference only; a second DataLoad waits for the first; a Cron DataLoad makes its
 //! CronJob and reports the next run; a DataLoad on an engine without data operations (the
-//! reference engine) ends Failed naming it; deletion leaves no Job, CronJob or lock.
+//! reference engine) ends Failed naming it; deletion leaves no Job, CronJob or lock; a
+//! DataMigrate the engine refuses to plan (parallelism 2) ends Failed with its message.
 //!
 //! kwok's nodes run no container: kwok's stages end a Job's pod Succeeded, and the real Job
 //! controller then completes the Job. To hold a load in Executing, the first one's pod is
@@ -183,6 +184,32 @@ async fn scenario(ns: &str) {
     })
     .await
     .unwrap();
+
+    // A spec the engine cannot run: refused at each try (PlanFailed Events), Failed at the
+    // third with the engine's message naming the field.
+    apply(
+        ns,
+        "apiVersion: data.fluid.io/v1alpha1
+kind: DataMigrate
+metadata:
+  name: wide
+spec:
+  from:
+    dataset:
+      name: jfsdemo
+  to:
+    externalStorage:
+      uri: s3://backup/train
+  parallelism: 2
+",
+    );
+    let wide = wait_phase(ns, "datamigrate/wide", "Failed").await;
+    let failed = common::objects::condition(&wide, "Failed").unwrap();
+    assert_eq!(failed["reason"], "PlanFailed");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("spec.parallelism"), "{message}");
+    assert!(get(ns, "job/wide-migrate").is_none());
+    kubectl(["delete", "-n", ns, "datamigrate", "wide", "--wait=true"]).unwrap();
 }
 
 /// A DataLoad on an engine that does not implement `operate`: Failed, naming the engine.

@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::reflector::{store::Writer, Lookup, Store};
+use kube::runtime::reflector::{store::Writer, Lookup, ObjectRef, Store};
 use kube::runtime::utils::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde::de::DeserializeOwned;
@@ -103,8 +103,9 @@ where
     K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     <K as kube::Resource>::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
-    let mut writer: Writer<K> = Writer::new(dyntype);
+    let mut writer: Writer<K> = Writer::new(dyntype.clone());
     let store = writer.as_reader();
+    let cached = store.clone();
     let (changes, _) = broadcast::channel(FANOUT_CAPACITY);
     let tx = changes.clone();
     // managedFields are most of an object's bytes and nothing here reads them.
@@ -129,8 +130,16 @@ where
                     writer.apply_watcher_event(&event);
                     match event {
                         Event::Apply(o) | Event::InitApply(o) => {
+                            // The cache's own copy, not a second one: a change that waits in
+                            // the fan-out for a subscriber behind (up to FANOUT_CAPACITY per
+                            // kind) then costs a reference, where it held a whole object (at
+                            // 300 JuiceFS pairs, as many bytes as the caches themselves). The
+                            // initial list is cached only when it ends: its changes keep theirs.
+                            let object = cached
+                                .get(&ObjectRef::from_obj_with(&o, dyntype.clone()))
+                                .unwrap_or_else(|| Arc::new(o));
                             let _ = tx.send(Change {
-                                object: Arc::new(o),
+                                object,
                                 deleted: false,
                             });
                         }

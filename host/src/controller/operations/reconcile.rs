@@ -10,6 +10,7 @@ use crate::controller::caches::Caches;
 use crate::controller::finalizer;
 use crate::controller::hooks::{object_ref, HookCallError};
 use crate::services::{api_err, Cluster, ClusterError};
+use fluid_plugin_api::loader::CallError;
 use fluid_plugin_api::protocol::Hook;
 use fluid_plugin_api::types::{
     DataProcess, DatasetPhase, OperationCondition, OperationKind, OperationPhase, OperationPolicy,
@@ -21,7 +22,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Everything a pass needs.
@@ -36,7 +38,14 @@ pub struct OperationContext {
     pub ops: OperationCaches,
     /// The engines that may run operations.
     pub engines: Arc<Vec<OperationEngine>>,
+    /// How many times in a row each operation's engine refused to plan it, by uid.
+    pub refusals: Mutex<HashMap<String, u32>>,
 }
+
+/// How many refusals in a row fail an operation: the engine's answer to the same spec does
+/// not change by itself (a field it cannot run), but a read inside the hook that failed in
+/// passing gets two more tries, ten seconds apart.
+pub const REFUSALS_TO_FAIL: u32 = 3;
 
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
@@ -283,8 +292,30 @@ fn set_condition(status: &mut OperationStatus, type_: &str, reason: &str, messag
 enum PlanError {
     /// The engine does not do this operation: the operation fails.
     Unsupported(String),
-    /// A hook or read failed: retried.
+    /// The engine's `operate` hook answered with an error (a spec it cannot run, or a read of
+    /// its own that failed): retried, and the operation fails after [`REFUSALS_TO_FAIL`].
+    Refused(HookCallError),
+    /// The host could not ask (a read, a timeout, no free hook thread): retried.
     Failed(OperationError),
+}
+
+/// Counts one more refusal of `uid` (or forgets it, when the engine planned); whether the
+/// operation has now been refused [`REFUSALS_TO_FAIL`] times in a row.
+fn count_refusal(refusals: &Mutex<HashMap<String, u32>>, uid: &str, refused: bool) -> bool {
+    let Ok(mut counts) = refusals.lock() else {
+        return false;
+    };
+    if !refused {
+        counts.remove(uid);
+        return false;
+    }
+    let n = counts.entry(uid.to_owned()).or_default();
+    *n += 1;
+    if *n >= REFUSALS_TO_FAIL {
+        counts.remove(uid);
+        return true;
+    }
+    false
 }
 
 struct Pass<'a> {
@@ -412,6 +443,7 @@ impl Pass<'_> {
                 "{kind} is not supported by {}",
                 engine.name
             ))),
+            Err(e @ HookCallError::Engine(CallError::Hook(_))) => Err(PlanError::Refused(e)),
             Err(e) => Err(PlanError::Failed(e.into())),
         }
     }
@@ -422,11 +454,24 @@ impl Pass<'_> {
         lock: bool,
     ) -> Result<Option<Duration>, OperationError> {
         let kind = self.kind();
-        let plan = match self.plan().await {
+        let uid = self.obj.metadata.uid.as_deref().unwrap_or_default();
+        let planned = self.plan().await;
+        let refused = matches!(planned, Err(PlanError::Refused(_)));
+        let give_up = count_refusal(&self.ctx.refusals, uid, refused);
+        let plan = match planned {
             Ok(plan) => plan,
             Err(PlanError::Unsupported(message)) => {
                 self.finish(draft, Some(("NotSupported", message))).await?;
                 return Ok(None);
+            }
+            Err(PlanError::Refused(e)) if give_up => {
+                self.finish(draft, Some(("PlanFailed", e.to_string())))
+                    .await?;
+                return Ok(None);
+            }
+            Err(PlanError::Refused(e)) => {
+                self.event(true, "PlanFailed", &e.to_string()).await;
+                return Err(e.into());
             }
             Err(PlanError::Failed(e)) => {
                 self.event(true, "PlanFailed", &e.to_string()).await;
@@ -640,6 +685,23 @@ impl Pass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operation_fails_at_the_third_refusal_in_a_row() {
+        let refusals = Mutex::default();
+        assert!(!count_refusal(&refusals, "a", true));
+        assert!(!count_refusal(&refusals, "a", true));
+        // Another operation's refusals count apart.
+        assert!(!count_refusal(&refusals, "b", true));
+        assert!(count_refusal(&refusals, "a", true));
+        // Counted from zero again afterwards.
+        assert!(!count_refusal(&refusals, "a", true));
+        // A plan in between starts the count again.
+        assert!(!count_refusal(&refusals, "b", false));
+        assert!(!count_refusal(&refusals, "b", true));
+        assert!(!count_refusal(&refusals, "b", true));
+        assert!(count_refusal(&refusals, "b", true));
+    }
 
     #[test]
     fn durations_read_as_fluids() {
