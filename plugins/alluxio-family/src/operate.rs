@@ -267,11 +267,9 @@ fn backup(b: &DataBackup, o: &Input<'_>) -> Result<OperationPlan, HookError> {
     let on_master = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
         "labelSelector": {"matchLabels": {"app": app, "release": o.name, "role": format!("{app}-master")}},
         "topologyKey": "kubernetes.io/hostname"}]}});
-    let run_as = b
-        .spec
-        .run_as
-        .as_ref()
-        .map(|u| json!({"runAsUser": u.uid, "runAsGroup": u.gid}));
+    // As the master (root), which owns the backup it wrote, unless `runAs` says.
+    let (uid, gid) = b.spec.run_as.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
+    let run_as = json!({"runAsUser": uid, "runAsGroup": gid});
     let tolerations: Vec<Value> = o
         .dataset
         .spec

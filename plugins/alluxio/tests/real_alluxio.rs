@@ -15,7 +15,7 @@ use fluid_alluxio::{Alluxio, AlluxioRuntime};
 use fluid_alluxio_family::transform::{self, Input, Settings};
 use fluid_alluxio_family::{commands, engine::cache_states, operate, parse, Family};
 use fluid_plugin_api::testing::{Chart, HookContextBuilder};
-use fluid_plugin_api::types::Dataset;
+use fluid_plugin_api::types::{DataRestoreLocation, Dataset};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -394,6 +394,24 @@ fn a_real_alluxio_serves_the_mounts_reports_and_reads_our_engine_runs() {
 
     data_load(&env);
     data_backup(&env, &d, bytes);
+    // The restore: the properties the transform renders for the Dataset restored from that
+    // backup (`dataRestoreLocation`), the backup's claim being the directory above.
+    let mut restored = dataset.clone();
+    restored.spec.data_restore_location = Some(DataRestoreLocation {
+        path: Some("pvc://backups/alluxio".into()),
+        node_name: None,
+    });
+    let restored_values = transform::values(
+        &Input {
+            dataset: &restored,
+            ..input
+        },
+        &Settings::default(),
+        &conventions,
+    )
+    .unwrap();
+    let restored_site = site_of(restored_values["siteProperties"].as_str().unwrap());
+    restore(&env, &site, &restored_site, &master_opts, &mut processes);
 
     // A read through Alluxio: from the UFS, cached by the worker.
     let (code, out) = env.run(&[
@@ -521,6 +539,95 @@ fn data_backup(env: &Env, d: &Path, ufs_bytes: u64) {
         left.is_empty(),
         "the backup (and Alluxio's `.complete` mark) left the master's directory: {left:?}"
     );
+}
+
+/// A second master, its journal empty, started with the restore property the transform
+/// rendered (the claim's path `/pvc` made this machine's): its mount table and tree are the
+/// backed-up master's, the `/extra` mount made by exec included, without any mount command.
+fn restore(
+    env: &Env,
+    site: &BTreeMap<String, String>,
+    rendered: &BTreeMap<String, String>,
+    master_opts: &str,
+    processes: &mut Processes,
+) {
+    let key = "alluxio.master.journal.init.from.backup";
+    assert_eq!(rendered[key], "/pvc/alluxio/metadata-backup-demo-ns.gz");
+    let d = env.dir.join("restored");
+    for sub in ["conf", "logs", "bin", "journal", "metastore"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(env.dir.join("bin/alluxio"), d.join("bin/alluxio")).unwrap();
+    std::fs::copy(
+        env.dir.join("conf/log4j.properties"),
+        d.join("conf/log4j.properties"),
+    )
+    .unwrap();
+    let mut site = site.clone();
+    let local: [(&str, String); 5] = [
+        (
+            key,
+            rendered[key].replacen("/pvc", &env.dir.join("pvc").display().to_string(), 1),
+        ),
+        (
+            "alluxio.master.journal.folder",
+            d.join("journal").display().to_string(),
+        ),
+        (
+            "alluxio.master.metastore.dir",
+            d.join("metastore").display().to_string(),
+        ),
+        ("alluxio.master.rpc.port", free_port().to_string()),
+        ("alluxio.master.web.port", free_port().to_string()),
+    ];
+    for (k, v) in local {
+        site.insert(k.to_owned(), v);
+    }
+    let conf: String = site.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(d.join("conf/alluxio-site.properties"), conf).unwrap();
+    let restored = Env {
+        dir: d,
+        path: env.path.clone(),
+        classpath: env.classpath.clone(),
+    };
+    processes.0.push((
+        "restored master".into(),
+        restored.start("master", &["process", "master"], master_opts),
+    ));
+    let started = Instant::now();
+    let table = loop {
+        let (code, out) = restored.run(&commands::mount_table(&Alluxio::FLAVOR));
+        if code == 0 {
+            break out;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the restored master did not serve in 180 s:\n{}",
+            restored.log_tail("master")
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    let entries = parse::mounts(&table);
+    assert!(
+        entries.iter().any(|e| e.path == "/extra" && e.read_only),
+        "the exec'd mount came back from the backup: {table}"
+    );
+    let (code, out) = restored.run(&[
+        "alluxio".into(),
+        "fs".into(),
+        "ls".into(),
+        "/data/sub".into(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("big.bin"), "{out}");
+    eprintln!(
+        "restore: a fresh master served the backed-up tree and mounts after {:?}",
+        started.elapsed()
+    );
+    if let Some((_, mut child)) = processes.0.pop() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// The fuse with the chart's arguments (jnifuse, libfuse 3), where this machine has

@@ -253,6 +253,11 @@ fn a_local_backup_goes_to_the_nodes_directory() {
         pod["spec"]["volumes"][2]["hostPath"]["path"],
         "/var/backups/"
     );
+    assert_eq!(
+        pod["spec"]["containers"][0]["securityContext"],
+        json!({"runAsUser": 0, "runAsGroup": 0}),
+        "as the master, which owns the backup it wrote"
+    );
 }
 
 #[test]
