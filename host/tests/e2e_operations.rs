@@ -4,7 +4,9 @@
 //! Secret by reference only; a second DataLoad waits for the first; a Cron DataLoad makes its
 //! CronJob and reports the next run; a DataLoad on an engine without data operations (the
 //! reference engine) ends Failed naming it; deletion leaves no Job, CronJob or lock; a
-//! DataMigrate the engine refuses to plan (parallelism 2) ends Failed with its message.
+//! DataMigrate the engine refuses to plan (parallelism 2) ends Failed with its message. On the
+//! Alluxio sample, a DataLoad's and a DataBackup's Jobs hold the rendered commands and
+//! complete, the backup reporting its node; a DataMigrate fails as not supported.
 //!
 //! kwok's nodes run no container: kwok's stages end a Job's pod Succeeded, and the real Job
 //! controller then completes the Job. To hold a load in Executing, the first one's pod is
@@ -57,6 +59,23 @@ async fn scenario(ns: &str) {
             .unwrap();
     apply(ns, &sample);
     common::objects::wait_bound(ns, "jfsdemo").await.unwrap();
+
+    // JuiceFS backs no metadata up: a DataBackup fails, naming the engine.
+    apply(
+        ns,
+        "apiVersion: data.fluid.io/v1alpha1
+kind: DataBackup
+metadata:
+  name: jfs-backup
+spec:
+  dataset: jfsdemo
+  backupPath: pvc://backups/jfs
+",
+    );
+    let backup = wait_phase(ns, "databackup/jfs-backup", "Failed").await;
+    let failed = common::objects::condition(&backup, "Failed").unwrap();
+    assert_eq!(failed["reason"], "NotSupported");
+    assert_eq!(failed["message"], "DataBackup is not supported by juicefs");
 
     // First load (held unscheduled): Executing, its Job holds the rendered warmup and secret
     // references only.
@@ -212,6 +231,121 @@ spec:
     kubectl(["delete", "-n", ns, "datamigrate", "wide", "--wait=true"]).unwrap();
 }
 
+/// The Alluxio sample: a DataLoad's Job runs the rendered distributedLoad in the runtime's
+/// image against the runtime's ConfigMap and completes (kwok ends its pod); a DataBackup to a
+/// node directory runs on the master's node and reports where the backup is; a DataMigrate
+/// fails as not supported by alluxio.
+async fn alluxio(ns: &str) {
+    let root = common::workspace_root();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    apply(ns, &read("samples/alluxio/local.yaml"));
+    common::objects::wait_bound(ns, "demo").await.unwrap();
+
+    apply(ns, &read("samples/alluxio/dataload.yaml"));
+    let job = wait_until("Job demo-warmup-load", WAIT, || async {
+        get(ns, "job/demo-warmup-load").ok_or_else(|| "no job yet".to_owned())
+    })
+    .await
+    .unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "alluxio/alluxio:2.9.4");
+    let script = container["command"][2].as_str().unwrap();
+    for line in [
+        "cp /etc/fluid-rs/config/site.properties /opt/alluxio/conf/alluxio-site.properties",
+        "alluxio fs setReplication --max 2 -R /data/train",
+        "alluxio fs -Dalluxio.user.file.metadata.sync.interval=0 ls -R /data/train > /dev/null",
+        "alluxio fs distributedLoad --replication 2 /data/train",
+        "alluxio fs distributedLoad --replication 1 /data/validation",
+        "alluxio fs load /data/train --submit",
+    ] {
+        assert!(
+            script.lines().any(|l| l.trim() == line),
+            "{line:?} not in {script}"
+        );
+    }
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], "demo-config");
+    assert!(get(ns, "configmap/demo-config").is_some());
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "DataLoad");
+    let load = wait_phase(ns, "dataload/demo-warmup", "Complete").await;
+    eprintln!(
+        "alluxio DataLoad: Complete in {}",
+        load["status"]["duration"]
+    );
+
+    apply(
+        ns,
+        "apiVersion: data.fluid.io/v1alpha1
+kind: DataBackup
+metadata:
+  name: demo-backup
+spec:
+  dataset: demo
+  backupPath: local:///var/lib/fluid-backups
+",
+    );
+    let job = wait_until("Job demo-backup-backup", WAIT, || async {
+        get(ns, "job/demo-backup-backup").ok_or_else(|| "no job yet".to_owned())
+    })
+    .await
+    .unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    let script = pod["containers"][0]["command"][2].as_str().unwrap();
+    assert!(
+        script.contains("out=$(alluxio fsadmin backup /alluxio_backups --local)"),
+        "{script}"
+    );
+    assert!(
+        script.contains("mv \"$written\" /host/metadata-backup-demo-"),
+        "{script}"
+    );
+    let backup = wait_phase(ns, "databackup/demo-backup", "Complete").await;
+    let infos = &backup["status"]["infos"];
+    assert_eq!(
+        infos["BackupLocationPath"],
+        "local:///var/lib/fluid-backups"
+    );
+    // On the master's node (required pod affinity): the backup is there.
+    let master_pod = get(ns, "pod/demo-master-0").unwrap();
+    assert_eq!(
+        infos["BackupLocationNodeName"],
+        master_pod["spec"]["nodeName"]
+    );
+
+    apply(
+        ns,
+        "apiVersion: data.fluid.io/v1alpha1
+kind: DataMigrate
+metadata:
+  name: demo-out
+spec:
+  from:
+    dataset:
+      name: demo
+      namespace: NS
+  to:
+    externalStorage:
+      uri: s3://bucket/out
+"
+        .replace("NS", ns)
+        .as_str(),
+    );
+    let migrate = wait_phase(ns, "datamigrate/demo-out", "Failed").await;
+    let failed = common::objects::condition(&migrate, "Failed").unwrap();
+    assert_eq!(failed["message"], "DataMigrate is not supported by alluxio");
+    kubectl([
+        "delete",
+        "-n",
+        ns,
+        "dataload/demo-warmup",
+        "databackup/demo-backup",
+        "datamigrate/demo-out",
+        "--wait=true",
+    ])
+    .unwrap();
+    assert!(get(ns, "job/demo-warmup-load").is_none());
+}
+
 /// A DataLoad on an engine that does not implement `operate`: Failed, naming the engine.
 async fn unsupported(ns: &str) {
     apply(ns, &common::objects::reference_pair("refdata", 1));
@@ -234,16 +368,22 @@ async fn dataloads_run_wait_schedule_fail_and_go() {
         plugins.path().join("reference.so"),
     )
     .unwrap();
+    std::fs::copy(common::alluxio_plugin(), plugins.path().join("alluxio.so")).unwrap();
     common::controller::install_crds(plugins.path());
     let logs = tempfile::tempdir().unwrap();
     let controller = Controller::start(plugins.path(), logs.path().join("controller.log"));
-    let (a, b) = (
+    let (a, b, c) = (
         TestNamespace::create("e2e-ops").await.unwrap(),
         TestNamespace::create("e2e-ops-ref").await.unwrap(),
+        TestNamespace::create("e2e-ops-alluxio").await.unwrap(),
     );
-    let (na, nb) = (a.name().to_owned(), b.name().to_owned());
+    let (na, nb, nc) = (
+        a.name().to_owned(),
+        b.name().to_owned(),
+        c.name().to_owned(),
+    );
     let outcome = tokio::spawn(async move {
-        tokio::join!(scenario(&na), unsupported(&nb));
+        tokio::join!(scenario(&na), unsupported(&nb), alluxio(&nc));
     })
     .await;
     if let Err(e) = outcome {
@@ -252,4 +392,5 @@ async fn dataloads_run_wait_schedule_fail_and_go() {
     drop(controller);
     a.cleanup().await.unwrap();
     b.cleanup().await.unwrap();
+    c.cleanup().await.unwrap();
 }

@@ -318,6 +318,21 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Drops `null` members of objects, deeply: a pod built with `json!` from optional fields
+/// keeps the absent ones absent.
+pub fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,65 @@ pub fn load_metadata(f: &Flavor) -> Vec<String> {
     cli(f, &["fs", "loadMetadata", "-R", "/"])
 }
 
+/// `<cli> fs ls <path>`: fails when the path does not exist (a DataLoad checks its targets).
+pub fn list(f: &Flavor, path: &str) -> Vec<String> {
+    cli(f, &["fs", "ls", path])
+}
+
+/// `<cli> fs -D<p>.user.file.metadata.sync.interval=0 ls -R <path>`: loads the metadata of
+/// everything under `path` from the UFS, also of files added since the last listing (a
+/// DataLoad's `loadMetadata`; `distributedLoad` itself does not pick up new files since
+/// Alluxio 2.8, so Fluid lists first).
+pub fn list_synced(f: &Flavor, path: &str) -> Vec<String> {
+    let sync = format!("-D{}=0", f.key("user.file.metadata.sync.interval"));
+    cli(f, &["fs", &sync, "ls", "-R", path])
+}
+
+/// `<cli> fs setReplication --max <n> -R <path>`: at most `n` cached copies of each block.
+pub fn set_replication(f: &Flavor, path: &str, replicas: u32) -> Vec<String> {
+    let n = replicas.to_string();
+    cli(f, &["fs", "setReplication", "--max", &n, "-R", path])
+}
+
+/// `<cli> fs distributedLoad --replication <n> <path>`: the job service loads every block
+/// under `path` into `n` workers and waits for the job to end.
+pub fn distributed_load(f: &Flavor, path: &str, replicas: u32) -> Vec<String> {
+    let n = replicas.to_string();
+    cli(f, &["fs", "distributedLoad", "--replication", &n, path])
+}
+
+/// `<cli> fs`: the shell's usage, which lists its commands (whether `distributedLoad` is one).
+pub fn fs_usage(f: &Flavor) -> Vec<String> {
+    cli(f, &["fs"])
+}
+
+/// `<cli> fs load <path> --submit`: Alluxio 2.9.4 and later (no `distributedLoad`) load
+/// through a job of the master; this submits it and returns.
+pub fn load_submit(f: &Flavor, path: &str) -> Vec<String> {
+    cli(f, &["fs", "load", path, "--submit"])
+}
+
+/// `<cli> fs load <path> --progress`: the state of that job (`Job State: SUCCEEDED`, ...).
+pub fn load_progress(f: &Flavor, path: &str) -> Vec<String> {
+    cli(f, &["fs", "load", path, "--progress"])
+}
+
+/// `<cli> fsadmin backup <dir> --local`: the leading master writes a backup of its journal
+/// (the file system's metadata) into `dir` on its own file system and prints its
+/// `Backup URI`.
+pub fn backup(f: &Flavor, dir: &str) -> Vec<String> {
+    cli(f, &["fsadmin", "backup", dir, "--local"])
+}
+
+/// A command line as one line of a script.
+pub fn sh_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Quotes a word for `sh`.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
@@ -132,7 +191,7 @@ pub const METADATA_STATE: &str = "/tmp/fluid-rs-metadata";
 /// forgotten so that the next call starts it again. Nothing waits on it. `state` is the
 /// prefix of its files ([`METADATA_STATE`] in the master).
 pub fn metadata_job(f: &Flavor, state: &str) -> Vec<String> {
-    let q = |v: Vec<String>| v.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
+    let q = |v: Vec<String>| sh_line(&v);
     let script = format!(
         "R={state}; \
          if [ -s $R.out ]; then cat $R.out; exit 0; fi; \

@@ -4,6 +4,7 @@
 
 use crate::commands;
 use crate::flavor::Flavor;
+use crate::operate;
 use crate::parse;
 use crate::spec::FamilySpec;
 use crate::transform::{self, ufs, Input, Settings};
@@ -12,7 +13,7 @@ use fluid_plugin_api::types::size::{human_bytes, parse_human_bytes};
 use fluid_plugin_api::types::{cache_state as cs, Dataset, RuntimeStatus, VersionSpec};
 use fluid_plugin_api::{
     hooks, kit, CacheReport, Engine, FieldError, HealthReport, HookContext, HookError, HookResult,
-    Host, MetadataReport, Outcome, Validation,
+    Host, MetadataReport, OperationPlan, Outcome, Validation,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -336,6 +337,18 @@ impl<F: Family> Engine for FamilyEngine<F> {
         }
         check_secrets(&dataset, host, &mut v.errors)?;
         Ok(Outcome::Done(v))
+    }
+
+    /// The pod of a DataLoad or DataBackup (`crate::operate`); DataMigrate is not done.
+    fn operate(&self, cx: &HookContext, _host: &Host) -> HookResult<OperationPlan> {
+        let (view, dataset) = Self::objects(cx)?;
+        let input = cx.operate_input()?;
+        Ok(
+            match operate::plan(&input, &Self::input(cx, &view, &dataset))? {
+                Some(plan) => Outcome::Done(plan),
+                None => Outcome::Default,
+            },
+        )
     }
 
     /// The chart values. Once the fuse DaemonSet exists its node selector is kept, as Fluid

@@ -8,11 +8,13 @@
 //! - [`spec`]: the runtime spec in Fluid's `AlluxioRuntime` shape;
 //! - [`transform`]: the chart values (properties, tiers, UFS mounts, ports, JVM options);
 //! - [`commands`] and [`parse`]: the command lines exec'd in the master, and their outputs;
+//! - [`operate`]: the pods of its data operations (DataLoad, DataBackup);
 //! - [`engine`]: the hooks, generic over the member.
 
 pub mod commands;
 pub mod engine;
 pub mod flavor;
+pub mod operate;
 pub mod parse;
 pub mod spec;
 #[cfg(feature = "testing")]

@@ -3,7 +3,9 @@
 //! properties our chart renders for a runtime, then the command lines the engine execs in the
 //! master, run as they are through `tests/bin/alluxio` (the jars carry no launcher): the UFS
 //! mounts (twice: the second time changes nothing), the metadata job, the reports, a file read
-//! through Alluxio, the cache freed; every output goes through the engine's parsers. Then the
+//! through Alluxio, the cache freed; every output goes through the engine's parsers. The data
+//! operations' scripts (a DataLoad's load, a DataBackup's metadata backup) run as the engine
+//! renders them for their Jobs. Then the
 //! fuse, with the arguments the chart gives it, where /dev/fuse allows.
 //!
 //! Skipped, saying so, only when Java is absent. Run: `cargo test -p fluid-alluxio --test
@@ -11,9 +13,9 @@
 
 use fluid_alluxio::{Alluxio, AlluxioRuntime};
 use fluid_alluxio_family::transform::{self, Input, Settings};
-use fluid_alluxio_family::{commands, engine::cache_states, parse, Family};
+use fluid_alluxio_family::{commands, engine::cache_states, operate, parse, Family};
 use fluid_plugin_api::testing::{Chart, HookContextBuilder};
-use fluid_plugin_api::types::Dataset;
+use fluid_plugin_api::types::{DataRestoreLocation, Dataset};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -166,6 +168,7 @@ fn a_real_alluxio_serves_the_mounts_reports_and_reads_our_engine_runs() {
         "extra",
         "mem",
         "fuse",
+        "backups",
     ] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
     }
@@ -389,6 +392,27 @@ fn a_real_alluxio_serves_the_mounts_reports_and_reads_our_engine_runs() {
     assert!(folders >= 3);
     assert_eq!(bytes, 22 + 3_000_000 + 20);
 
+    data_load(&env);
+    data_backup(&env, &d, bytes);
+    // The restore: the properties the transform renders for the Dataset restored from that
+    // backup (`dataRestoreLocation`), the backup's claim being the directory above.
+    let mut restored = dataset.clone();
+    restored.spec.data_restore_location = Some(DataRestoreLocation {
+        path: Some("pvc://backups/alluxio".into()),
+        node_name: None,
+    });
+    let restored_values = transform::values(
+        &Input {
+            dataset: &restored,
+            ..input
+        },
+        &Settings::default(),
+        &conventions,
+    )
+    .unwrap();
+    let restored_site = site_of(restored_values["siteProperties"].as_str().unwrap());
+    restore(&env, &site, &restored_site, &master_opts, &mut processes);
+
     // A read through Alluxio: from the UFS, cached by the worker.
     let (code, out) = env.run(&[
         "alluxio".into(),
@@ -448,6 +472,162 @@ fn a_real_alluxio_serves_the_mounts_reports_and_reads_our_engine_runs() {
     };
     assert_eq!(freed.used_capacity, 0, "fs free -f / empties the cache");
     eprintln!("data path done in {:?}", started.elapsed());
+}
+
+/// The cache's used bytes, from the summary the engine reads.
+fn used(env: &Env) -> u64 {
+    let (_, out) = env.run(&commands::report_summary(&Alluxio::FLAVOR));
+    parse::summary(&out)
+        .unwrap_or_else(|| panic!("summary: {out}"))
+        .used_capacity
+}
+
+/// A DataLoad: the script the engine renders for the Job (`operate::load_script`), with
+/// `loadMetadata`, run as it is; the target's bytes land in the worker's cache, the rest not.
+/// Alluxio 2.9.4 has no `distributedLoad` any more: the script takes its other branch, the
+/// master's load job (`fs load --submit`, then `--progress` until it succeeded).
+fn data_load(env: &Env) {
+    let targets = [operate::Target {
+        path: "/data/sub".into(),
+        replicas: 1,
+    }];
+    let script = operate::load_script(&Alluxio::FLAVOR, &targets, true);
+    let before = used(env);
+    let (code, out) = env.run(&["sh".into(), "-c".into(), script]);
+    assert_eq!(code, 0, "the DataLoad script failed: {out}");
+    eprintln!("{out}");
+    assert!(
+        out.contains("loading /data/sub"),
+        "the script ran to the load: {out}"
+    );
+    let after = used(env);
+    eprintln!("DataLoad of /data/sub: cached bytes {before} -> {after}");
+    assert!(
+        after >= before + 3_000_000,
+        "big.bin (3,000,000 bytes) is cached: {before} -> {after}"
+    );
+    assert!(
+        after < before + 3_000_000 + (1 << 20),
+        "only the target is loaded: {before} -> {after}"
+    );
+}
+
+/// A DataBackup: the script the engine renders (`operate::backup_script`), the master's
+/// backup directory being this machine's (the host directory the pod shares with the master
+/// in the cluster), the destination a directory standing for the claim.
+fn data_backup(env: &Env, d: &Path, ufs_bytes: u64) {
+    let dest = format!("{}/", d.join("pvc/alluxio").display());
+    let written = d.join("backups").display().to_string();
+    let script = operate::backup_script(&Alluxio::FLAVOR, &written, &dest, "demo", "ns");
+    let (code, out) = env.run(&["sh".into(), "-c".into(), script]);
+    assert_eq!(code, 0, "the DataBackup script failed: {out}");
+    eprintln!("{out}");
+    let file = d.join("pvc/alluxio/metadata-backup-demo-ns.gz");
+    let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert_eq!(bytes[..2], [0x1f, 0x8b], "a gzip file");
+    eprintln!("DataBackup: {} ({} bytes)", file.display(), bytes.len());
+    let info = std::fs::read_to_string(d.join("pvc/alluxio/demo-ns.yaml")).unwrap();
+    assert!(info.contains("dataset: demo\nnamespace: ns\n"), "{info}");
+    assert!(info.contains(&format!("ufstotal: {ufs_bytes}\n")), "{info}");
+    assert!(info.contains("filenum: 3\n"), "{info}");
+    let left: Vec<String> = std::fs::read_dir(d.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    eprintln!("left in the master's backup directory: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the backup (and Alluxio's `.complete` mark) left the master's directory: {left:?}"
+    );
+}
+
+/// A second master, its journal empty, started with the restore property the transform
+/// rendered (the claim's path `/pvc` made this machine's): its mount table and tree are the
+/// backed-up master's, the `/extra` mount made by exec included, without any mount command.
+fn restore(
+    env: &Env,
+    site: &BTreeMap<String, String>,
+    rendered: &BTreeMap<String, String>,
+    master_opts: &str,
+    processes: &mut Processes,
+) {
+    let key = "alluxio.master.journal.init.from.backup";
+    assert_eq!(rendered[key], "/pvc/alluxio/metadata-backup-demo-ns.gz");
+    let d = env.dir.join("restored");
+    for sub in ["conf", "logs", "bin", "journal", "metastore"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(env.dir.join("bin/alluxio"), d.join("bin/alluxio")).unwrap();
+    std::fs::copy(
+        env.dir.join("conf/log4j.properties"),
+        d.join("conf/log4j.properties"),
+    )
+    .unwrap();
+    let mut site = site.clone();
+    let local: [(&str, String); 5] = [
+        (
+            key,
+            rendered[key].replacen("/pvc", &env.dir.join("pvc").display().to_string(), 1),
+        ),
+        (
+            "alluxio.master.journal.folder",
+            d.join("journal").display().to_string(),
+        ),
+        (
+            "alluxio.master.metastore.dir",
+            d.join("metastore").display().to_string(),
+        ),
+        ("alluxio.master.rpc.port", free_port().to_string()),
+        ("alluxio.master.web.port", free_port().to_string()),
+    ];
+    for (k, v) in local {
+        site.insert(k.to_owned(), v);
+    }
+    let conf: String = site.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(d.join("conf/alluxio-site.properties"), conf).unwrap();
+    let restored = Env {
+        dir: d,
+        path: env.path.clone(),
+        classpath: env.classpath.clone(),
+    };
+    processes.0.push((
+        "restored master".into(),
+        restored.start("master", &["process", "master"], master_opts),
+    ));
+    let started = Instant::now();
+    let table = loop {
+        let (code, out) = restored.run(&commands::mount_table(&Alluxio::FLAVOR));
+        if code == 0 {
+            break out;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the restored master did not serve in 180 s:\n{}",
+            restored.log_tail("master")
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    let entries = parse::mounts(&table);
+    assert!(
+        entries.iter().any(|e| e.path == "/extra" && e.read_only),
+        "the exec'd mount came back from the backup: {table}"
+    );
+    let (code, out) = restored.run(&[
+        "alluxio".into(),
+        "fs".into(),
+        "ls".into(),
+        "/data/sub".into(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("big.bin"), "{out}");
+    eprintln!(
+        "restore: a fresh master served the backed-up tree and mounts after {:?}",
+        started.elapsed()
+    );
+    if let Some((_, mut child)) = processes.0.pop() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// The fuse with the chart's arguments (jnifuse, libfuse 3), where this machine has

@@ -18,6 +18,7 @@ use crate::transform::options::{sh_quote, sub_path};
 use crate::transform::secrets::{secret_envs, SecretEnv};
 use crate::transform::tieredstore::{self, CacheDir};
 use crate::JuiceFSRuntime;
+use fluid_plugin_api::kit::strip_nulls;
 use fluid_plugin_api::types::{
     DataLoad, DataMigrate, DataToMigrate, Dataset, DatasetPhase, EncryptOption, OperationKind,
     VolumeType,
@@ -415,18 +416,4 @@ fn migrate(migrate: &DataMigrate, o: &Objects<'_>) -> Result<OperationPlan, Hook
         pod_template: serde_json::from_value(strip_nulls(pod))?,
         dataset_phase: into_dataset.then_some(DatasetPhase::DataMigrating),
     })
-}
-
-/// Drops `null` members, so absent optional fields stay absent in the pod.
-fn strip_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
-        other => other,
-    }
 }

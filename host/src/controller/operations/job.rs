@@ -140,6 +140,21 @@ pub fn workload(op: &OperationMeta, plan: &OperationPlan, schedule: Option<&str>
     }
 }
 
+/// Fluid's `status.infos` of a completed DataBackup: `BackupLocationPath` (its
+/// `backupPath`) and `BackupLocationNodeName`, the node its pod ran on for a `local://` path
+/// (where the backup now is), `NA` otherwise.
+pub fn backup_infos(backup_path: &str, pod_node: Option<&str>) -> BTreeMap<String, String> {
+    let node = if backup_path.starts_with("local://") {
+        pod_node.unwrap_or("NA")
+    } else {
+        "NA"
+    };
+    BTreeMap::from([
+        ("BackupLocationPath".to_owned(), backup_path.to_owned()),
+        ("BackupLocationNodeName".to_owned(), node.to_owned()),
+    ])
+}
+
 /// The pod of a DataProcess: the user's pod spec, or a container running the script, with the
 /// Dataset's claim mounted at `mountPath` in every container.
 pub fn process_plan(process: &DataProcess) -> Result<OperationPlan, String> {
@@ -424,6 +439,17 @@ mod tests {
         assert_eq!(
             op["spec"]["processor"]["job"]["podSpec"]["resourceClaims"][0],
             json!({"name": "gpu", "resourceClaimTemplateName": "t"})
+        );
+    }
+
+    #[test]
+    fn a_completed_backup_says_where_it_is() {
+        let i = backup_infos("local:///var/backups", Some("node-1"));
+        assert_eq!(i["BackupLocationPath"], "local:///var/backups");
+        assert_eq!(i["BackupLocationNodeName"], "node-1");
+        assert_eq!(
+            backup_infos("pvc://claim/x", Some("node-1"))["BackupLocationNodeName"],
+            "NA"
         );
     }
 }

@@ -17,9 +17,10 @@ use fluid_plugin_api::types::{
     OperationStatus,
 };
 use fluid_plugin_api::{OperateInput, OperationPlan};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -555,6 +556,11 @@ impl Pass<'_> {
             None => {
                 draft.phase = OperationPhase::Complete;
                 draft.last_successful_time = Some(Time(self.now));
+                if kind == OperationKind::DataBackup {
+                    let path = self.wire["spec"]["backupPath"].as_str().unwrap_or_default();
+                    let node = self.job_pod_node().await;
+                    draft.infos = Some(job::backup_infos(path, node.as_deref()));
+                }
                 set_condition(
                     draft,
                     "Complete",
@@ -580,6 +586,23 @@ impl Pass<'_> {
             Some((reason, message)) => self.event(true, reason, &message).await,
         }
         Ok(())
+    }
+
+    /// The node the Job's (last) pod ran on, if it can be read.
+    async fn job_pod_node(&self) -> Option<String> {
+        let pods: Api<Pod> = Api::namespaced(self.ctx.cluster.client().clone(), self.namespace());
+        let params = ListParams::default().labels(&format!("job-name={}", self.job_name));
+        match pods.list(&params).await {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .filter_map(|p| p.spec.and_then(|s| s.node_name))
+                .next_back(),
+            Err(e) => {
+                tracing::warn!(job = self.job_name, error = %e, "reading the pods of the job");
+                None
+            }
+        }
     }
 
     fn dataset_api(&self) -> Api<DynamicObject> {

@@ -93,6 +93,13 @@ pub fn spec_view(kind: OperationKind, op: &Value) -> SpecView {
             OperationKind::DataBackup => {
                 let backup: DataBackup = typed(kind, op)?;
                 let s = backup.spec;
+                // Fluid's check, for every engine: where the backup goes.
+                let path = s.backup_path.as_deref().unwrap_or_default();
+                if !path.starts_with("pvc://") && !path.starts_with("local://") {
+                    return Err(format!(
+                        "spec.backupPath: {path:?}: expected pvc://<claim>/<path> or local://<path>"
+                    ));
+                }
                 (v.dataset_namespace, v.dataset_name) = (ns.to_owned(), s.dataset);
                 run_after = s.run_after;
                 v.ttl_seconds = s.ttl_seconds_after_finished.map(i64::from);
@@ -232,8 +239,19 @@ mod tests {
         assert!(v.invalid.unwrap().starts_with("spec.dataset.namespace"));
         let v = spec_view(
             OperationKind::DataBackup,
-            &op("DataBackup", json!({"dataset": "demo"})),
+            &op(
+                "DataBackup",
+                json!({"dataset": "demo", "backupPath": "pvc://claim/dir"}),
+            ),
         );
         assert_eq!((v.dataset_name.as_str(), v.invalid), ("demo", None));
+        for path in [json!(null), json!("s3://bucket/x")] {
+            let v = spec_view(
+                OperationKind::DataBackup,
+                &op("DataBackup", json!({"dataset": "demo", "backupPath": path})),
+            );
+            assert_eq!(v.dataset_name, "demo");
+            assert!(v.invalid.unwrap().starts_with("spec.backupPath: "));
+        }
     }
 }

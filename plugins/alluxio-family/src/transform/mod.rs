@@ -2,6 +2,7 @@
 //! functions, no cluster: what Fluid's `pkg/ddc/alluxio/transform*.go` computes, shaped for
 //! fluid-rs' own chart. Secrets appear as Secret volumes and file paths, never as values.
 
+pub mod backup;
 pub mod components;
 pub mod properties;
 pub mod resources;
@@ -105,6 +106,19 @@ pub fn read_only(dataset: &Dataset) -> bool {
         .as_deref()
         .filter(|m| !m.is_empty())
         .is_none_or(|m| m.iter().any(|a| a == "ReadOnlyMany"))
+}
+
+/// The runtime's image, tag and pull policy (`alluxioVersion`, ...), the engine's defaults
+/// where unset.
+pub fn image(f: &Flavor, version: Option<&VersionSpec>) -> (String, String, String) {
+    let version = version.cloned().unwrap_or_default();
+    (
+        version.image.unwrap_or_else(|| f.image.into()),
+        version.image_tag.unwrap_or_else(|| f.image_tag.into()),
+        version
+            .image_pull_policy
+            .unwrap_or_else(|| "IfNotPresent".into()),
+    )
 }
 
 /// Keys Alluxio refuses in its site file: they are JVM flags of every component instead.
@@ -324,6 +338,10 @@ pub fn values(
     let worker_resources = resources::worker(worker.resources.as_ref(), tiers.memory_bytes)
         .map_err(|p| problems.push(p))
         .unwrap_or_default();
+    let restore = backup::restore(f, input.dataset, input.name, input.namespace)
+        .map_err(|p| problems.push(p))
+        .ok()
+        .flatten();
     let Some(ports) = ports.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };
@@ -336,6 +354,20 @@ pub fn values(
         }
         None => (vec![], vec![]),
     };
+    // Every master mounts the host directory a DataBackup collects its backups from; one
+    // restoring mounts the backup and starts its journal from it.
+    let (backups_volume, backups_mount) = backup::backup_volume(f, input.namespace, input.name);
+    let mut backup_volumes = vec![backups_volume];
+    let mut backup_mounts = vec![backups_mount];
+    let mut master_selector = master.node_selector.clone().unwrap_or_default();
+    if let Some(r) = restore {
+        site.insert(r.property.0, r.property.1);
+        backup_volumes.push(r.volume);
+        backup_mounts.push(r.mount);
+        if let Some(node) = r.node {
+            master_selector.insert("kubernetes.io/hostname".into(), node);
+        }
+    }
     let jvm_only: BTreeMap<String, String> = JVM_ONLY
         .iter()
         .filter_map(|k| site.remove_entry(&f.key(k)))
@@ -343,16 +375,7 @@ pub fn values(
     let mut java_opts = spec.jvm_options.clone().unwrap_or_default();
     java_opts.extend(properties::dflags(&jvm_only));
 
-    let version = input.version.cloned().unwrap_or_default();
-    let image = version.image.clone().unwrap_or_else(|| f.image.into());
-    let image_tag = version
-        .image_tag
-        .clone()
-        .unwrap_or_else(|| f.image_tag.into());
-    let pull = version
-        .image_pull_policy
-        .clone()
-        .unwrap_or_else(|| "IfNotPresent".into());
+    let (image, image_tag, pull) = image(f, input.version);
     let global_secrets: Vec<Value> =
         match spec.image_pull_secrets.as_ref().filter(|s| !s.is_empty()) {
             Some(s) => s
@@ -469,13 +492,13 @@ pub fn values(
             "jobEnv": env_list(job_master.env.as_ref()),
             "resources": master.resources.clone().unwrap_or_default(),
             "jobResources": job_master.resources.clone().unwrap_or_default(),
-            "nodeSelector": master.node_selector.clone().unwrap_or_default(),
+            "nodeSelector": master_selector,
             "labels": labels(&master),
             "annotations": annotations(&master),
             "imagePullSecrets": pull_secrets(master.image_pull_secrets.as_ref(), &[]),
             "affinity": master_affinity,
-            "volumes": extend(extend(extend(master_volumes, &plan.volumes), &plan.secret_volumes), &hadoop_volumes),
-            "volumeMounts": extend(extend(extend(master_mounts, &plan.volume_mounts), &plan.secret_volume_mounts), &hadoop_mounts),
+            "volumes": extend(extend(extend(extend(master_volumes, &plan.volumes), &plan.secret_volumes), &hadoop_volumes), &backup_volumes),
+            "volumeMounts": extend(extend(extend(extend(master_mounts, &plan.volume_mounts), &plan.secret_volume_mounts), &hadoop_mounts), &backup_mounts),
         },
         "worker": {
             "replicas": spec.replicas.unwrap_or(1).max(0),

@@ -87,7 +87,7 @@ fn a_local_mount_with_a_memory_tier_renders_fluids_defaults() {
     assert_eq!(v["imageTag"], "2.9.4");
     assert_eq!(
         v["master"]["volumeMounts"],
-        json!([{"name": "ufs-1", "mountPath": "/underFSStorage/data"}])
+        json!([{"name": "ufs-1", "mountPath": "/underFSStorage/data"}, {"name": "backups", "mountPath": "/alluxio_backups"}])
     );
     assert_eq!(
         v["worker"]["volumeMounts"],
@@ -206,11 +206,11 @@ fn root_encrypt_options_are_secret_files_never_values() {
     );
     assert_eq!(
         v["master"]["volumes"],
-        json!([{"name": "ufs-secret-1", "secret": {"secretName": "keys"}}])
+        json!([{"name": "ufs-secret-1", "secret": {"secretName": "keys"}}, {"name": "backups", "hostPath": {"path": "/tmp/alluxio-backup/ns/demo", "type": "DirectoryOrCreate"}}])
     );
     assert_eq!(
         v["master"]["volumeMounts"],
-        json!([{"name": "ufs-secret-1", "mountPath": "/etc/fluid/secrets/keys", "readOnly": true}])
+        json!([{"name": "ufs-secret-1", "mountPath": "/etc/fluid/secrets/keys", "readOnly": true}, {"name": "backups", "mountPath": "/alluxio_backups"}])
     );
 }
 
@@ -337,4 +337,33 @@ fn allocated_host_ports_fill_every_port_the_user_did_not_set() {
         "worker": {"networkMode": "ContainerNetwork"}}))
     .unwrap();
     assert!(!super::needs_host_ports(&container));
+}
+
+#[test]
+fn a_dataset_restored_from_a_backup_starts_its_master_from_it() {
+    let v = render(
+        json!({}),
+        json!({"mounts": [{"mountPoint": "local:///srv", "name": "data"}],
+               "dataRestoreLocation": {"path": "local:///var/backup/", "nodeName": "node-1"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        site(&v)["alluxio.master.journal.init.from.backup"],
+        "/host/metadata-backup-demo-ns.gz"
+    );
+    assert_eq!(
+        v["master"]["nodeSelector"]["kubernetes.io/hostname"],
+        "node-1"
+    );
+    let volumes = v["master"]["volumes"].as_array().unwrap();
+    assert_eq!(
+        volumes.last().unwrap(),
+        &json!({"name": "restore", "hostPath": {"path": "/var/backup/", "type": "DirectoryOrCreate"}})
+    );
+    let e = render(
+        json!({}),
+        json!({"mounts": [{"mountPoint": "local:///srv"}], "dataRestoreLocation": {"path": "ftp://x"}}),
+    )
+    .unwrap_err();
+    assert_eq!(e[0].field, "spec.dataRestoreLocation.path");
 }
