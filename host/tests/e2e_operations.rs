@@ -208,7 +208,8 @@ spec:
     // third with the engine's message naming the field.
     apply(
         ns,
-        "apiVersion: data.fluid.io/v1alpha1
+        &format!(
+            "apiVersion: data.fluid.io/v1alpha1
 kind: DataMigrate
 metadata:
   name: wide
@@ -216,11 +217,13 @@ spec:
   from:
     dataset:
       name: jfsdemo
+      namespace: {ns}
   to:
     externalStorage:
       uri: s3://backup/train
   parallelism: 2
-",
+"
+        ),
     );
     let wide = wait_phase(ns, "datamigrate/wide", "Failed").await;
     let failed = common::objects::condition(&wide, "Failed").unwrap();

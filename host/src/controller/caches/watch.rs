@@ -132,9 +132,8 @@ where
                         Event::Apply(o) | Event::InitApply(o) => {
                             // The cache's own copy, not a second one: a change that waits in
                             // the fan-out for a subscriber behind (up to FANOUT_CAPACITY per
-                            // kind) then costs a reference, where it held a whole object (at
-                            // 300 JuiceFS pairs, as many bytes as the caches themselves). The
-                            // initial list is cached only when it ends: its changes keep theirs.
+                            // kind) then costs a reference, not a whole object. The initial
+                            // list is cached only when it ends: its changes keep their own.
                             let object = cached
                                 .get(&ObjectRef::from_obj_with(&o, dyntype.clone()))
                                 .unwrap_or_else(|| Arc::new(o));
