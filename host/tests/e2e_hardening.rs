@@ -136,6 +136,23 @@ async fn failed_install_is_retried(ns: &str) {
     let ds = get(ns, "dataset/broken").unwrap();
     assert_ne!(ds["status"]["phase"], "Bound", "{ds:#}");
     assert!(get(ns, "pvc/broken").is_none());
+    // With backoff (5 s, then 10 s): the failed install and one or two retries, each a release
+    // revision; not one attempt per record its previous attempt wrote (~10 a second).
+    let revisions = kubectl([
+        "get",
+        "configmap",
+        "-n",
+        ns,
+        "-l",
+        "owner=helm,name=broken",
+        "-o",
+        "name",
+    ])
+    .unwrap();
+    assert!(
+        revisions.lines().count() <= 3,
+        "retried without backoff: {revisions}"
+    );
     kubectl([
         "patch",
         "referenceruntime/broken",

@@ -15,6 +15,8 @@
 //!   this machine at the node's address, which pods reach through the bridge), placed on the
 //!   real node: Bound, with the worker pod really running juicefs (its log shows the volume
 //!   mounted with its disk cache; `kubectl exec` stats the mount);
+//! * a DataLoad of the Dataset runs its Job's pod on the real node: `juicefs warmup` puts the
+//!   file's blocks into the worker's disk cache on the host (/cache/<UUID>/raw grows);
 //! * an application pod mounts the Dataset's PVC: our plugin's NodeStage labels the node
 //!   `fluid.io/f-<ns>-jfsdemo=true`, the fuse DaemonSet pod runs there and its FUSE mount is
 //!   live in the host's /proc/mounts under /runtime-mnt/juicefs/<ns>/jfsdemo; NodePublish binds
@@ -144,6 +146,8 @@ fn juicefs_binary() -> PathBuf {
 /// Metadata (Redis) and object storage (`juicefs gateway`, MinIO's S3 API over a local
 /// JuiceFS volume whose name, `test`, is the sample's bucket) at the node's address.
 struct Storage {
+    /// The juicefs client on this machine.
+    jfs: PathBuf,
     metaurl: String,
     bucket: String,
     /// What the volume's /demo/hello.txt holds.
@@ -234,6 +238,7 @@ async fn start_storage(ip: &str, jfs: &Path) -> Storage {
     juicefs(&["umount", fill_path]);
 
     Storage {
+        jfs: jfs.to_path_buf(),
         metaurl,
         bucket,
         greeting,
@@ -454,16 +459,56 @@ impl Drop for Cleanup {
     }
 }
 
-/// Removes the volume's disk cache the workers left on the host (the sample's tiered store is
-/// the hostPath /cache; juicefs keeps each volume under /cache/<UUID>).
-fn remove_cache(jfs: &Path, metaurl: &str) {
-    let Ok(out) = Command::new(jfs).args(["status", metaurl]).output() else {
-        return;
-    };
+/// The volume's disk cache on the host (the sample's tiered store is the hostPath /cache;
+/// juicefs keeps each volume under /cache/<UUID>).
+fn cache_dir(jfs: &Path, metaurl: &str) -> Option<PathBuf> {
+    let out = Command::new(jfs).args(["status", metaurl]).output().ok()?;
     let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    if let Some(uuid) = status["Setting"]["UUID"].as_str().filter(|u| !u.is_empty()) {
-        let _ = std::fs::remove_dir_all(Path::new("/cache").join(uuid));
+    let uuid = status["Setting"]["UUID"]
+        .as_str()
+        .filter(|u| !u.is_empty())?;
+    Some(Path::new("/cache").join(uuid))
+}
+
+/// The bytes of the blocks in the volume's disk cache (its `raw` directory).
+fn cached_bytes(jfs: &Path, metaurl: &str) -> u64 {
+    fn size(p: &Path) -> u64 {
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| size(&e.path()))
+                .sum(),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        }
     }
+    cache_dir(jfs, metaurl).map_or(0, |d| size(&d.join("raw")))
+}
+
+/// Removes the volume's disk cache the workers left on the host.
+fn remove_cache(jfs: &Path, metaurl: &str) {
+    if let Some(dir) = cache_dir(jfs, metaurl) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A DataLoad of the whole Dataset, with its metadata, tolerating the real node's taint (the
+/// pod goes where the worker is).
+fn dataload(ns: &str) -> String {
+    serde_yaml::to_string(&json!({
+        "apiVersion": "data.fluid.io/v1alpha1",
+        "kind": "DataLoad",
+        "metadata": {"name": "jfsdemo-warmup"},
+        "spec": {
+            "dataset": {"name": SAMPLE, "namespace": ns},
+            "loadMetadata": true,
+            "target": [{"path": "/"}],
+            "tolerations": [{"key": REAL_NODE, "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }))
+    .expect("YAML")
 }
 
 /// The references `scripts/images` printed, by what they are.
@@ -695,6 +740,52 @@ async fn run(
         metrics.contains(r#"fluid_reconciles_total{kind="JuiceFSRuntime"}"#),
         "the controller's /metrics count JuiceFSRuntime reconciles:\n{metrics}"
     );
+
+    // A DataLoad of the Dataset runs as a real pod on the node: `juicefs warmup` puts the
+    // file's blocks into the disk cache the worker serves from (the hostPath /cache).
+    let t = Instant::now();
+    let before = cached_bytes(&storage.jfs, &storage.metaurl);
+    apply(ns, &dataload(ns));
+    let load = wait_until("DataLoad jfsdemo-warmup Complete", WAIT, || async {
+        let o = get(ns, "dataload/jfsdemo-warmup").ok_or("no DataLoad")?;
+        match o["status"]["phase"].as_str() {
+            Some("Complete") => Ok(o),
+            Some("Failed") => panic!("the DataLoad failed: {:#}", o["status"]),
+            _ => Err(format!("status {}", o["status"])),
+        }
+    })
+    .await
+    .unwrap();
+    times.push(("DataLoad applied -> Complete".into(), took(t)));
+    let load_pods = pods(ns, "job-name=jfsdemo-warmup-load");
+    let load_pod = load_pods
+        .iter()
+        .find(|p| p["status"]["phase"] == "Succeeded")
+        .unwrap_or_else(|| {
+            panic!("no Succeeded pod of the DataLoad's Job: {load_pods:#?}\n{load:#}")
+        });
+    assert_eq!(
+        load_pod["spec"]["nodeName"],
+        node.name.as_str(),
+        "the DataLoad's pod ran on the real node"
+    );
+    let load_log = kubectl([
+        "logs",
+        "-n",
+        ns,
+        load_pod["metadata"]["name"].as_str().unwrap_or_default(),
+    ])
+    .unwrap_or_default();
+    let after = cached_bytes(&storage.jfs, &storage.metaurl);
+    assert!(
+        after >= before + storage.greeting.len() as u64,
+        "the warmup cached the file's {} bytes: {before} -> {after} bytes in the cache\n{load_log}",
+        storage.greeting.len()
+    );
+    times.push((
+        "DataLoad: bytes in the worker's disk cache".into(),
+        format!("{before} -> {after}"),
+    ));
 
     // An application pod mounts the Dataset's PVC: the kubelet calls our CSI plugin, whose
     // NodeStage labels the node, so the engine's fuse DaemonSet starts there; NodePublish binds

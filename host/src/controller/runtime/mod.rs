@@ -11,8 +11,10 @@
 //! - `sync`: metadata, replicas, spec changes, health, cache states (Fluid's Sync);
 //! - `periodic`: when each set-up runtime is synced again, paced so watches go first;
 //! - `teardown`: deletion;
+//! - `backoff`: the retry backoff of a failing runtime;
 //! - `defaults`: what the host does for hooks an engine leaves to it.
 
+mod backoff;
 mod claim;
 mod defaults;
 mod pass;
@@ -93,7 +95,7 @@ pub struct RuntimeContext {
     /// Timings.
     pub config: ControllerConfig,
     /// Consecutive failures per runtime, for the retry backoff.
-    pub failures: Mutex<HashMap<String, u32>>,
+    pub failures: Mutex<HashMap<String, backoff::Failures>>,
     /// Specs that passed validation, per runtime uid: `(runtime generation, dataset generation)`.
     pub validated: Mutex<HashMap<String, (i64, i64)>>,
     /// Since when each runtime (by uid) in setup waits for its engine's workloads, while its
@@ -121,9 +123,19 @@ impl RuntimeContext {
         format!("{}-runtime-controller-finalizer", self.engine())
     }
 
-    /// The backoff after the `n`th consecutive failure: 5 s doubling to 5 min.
-    pub fn backoff(n: u32) -> Duration {
-        Duration::from_secs(5u64.saturating_mul(1 << n.min(6)).min(300))
+    /// What a user would change to fix `runtime` (see [`backoff`]).
+    fn inputs(&self, runtime: &DynamicObject) -> backoff::Inputs {
+        let ns = runtime.metadata.namespace.as_deref().unwrap_or_default();
+        let name = runtime.metadata.name.as_deref().unwrap_or_default();
+        let dataset = self.caches.dataset(&self.caches.dataset_kind, ns, name);
+        backoff::Inputs::of(runtime, dataset.as_deref())
+    }
+
+    /// How long a pass of `runtime` waits for its failure backoff (`None`: it runs now).
+    fn held(&self, key: &str, runtime: &DynamicObject) -> Option<Duration> {
+        let inputs = self.inputs(runtime);
+        let failures = self.failures.lock().ok()?;
+        backoff::held(failures.get(key), &inputs, Instant::now())
     }
 
     fn forget(&self, key: &str) {
@@ -145,6 +157,11 @@ pub async fn reconcile(
         obj.metadata.name.clone().unwrap_or_default(),
     );
     let key = format!("{}/{}", id.0, id.1);
+    // Woken by its own failed pass's writes: wait for the backoff (the pass would fail alike).
+    if let Some(wait) = ctx.held(&key, &obj) {
+        tracing::debug!(kind = %ctx.kind.kind, runtime = %key, ?wait, "held by the failure backoff");
+        return Ok(Action::requeue(wait));
+    }
     let mut synced = false;
     let result = match Pass::new(&ctx, obj) {
         Ok(mut pass) => {
@@ -191,26 +208,12 @@ pub fn error_policy(
         obj.metadata.namespace.as_deref().unwrap_or_default(),
         obj.metadata.name.as_deref().unwrap_or_default()
     );
-    let n = ctx
-        .failures
-        .lock()
-        .map(|mut f| {
-            let n = f.entry(key).or_insert(0);
-            *n += 1;
-            *n
-        })
-        .unwrap_or(1);
-    Action::requeue(RuntimeContext::backoff(n.saturating_sub(1)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_five_minutes() {
-        assert_eq!(RuntimeContext::backoff(0), Duration::from_secs(5));
-        assert_eq!(RuntimeContext::backoff(1), Duration::from_secs(10));
-        assert_eq!(RuntimeContext::backoff(10), Duration::from_secs(300));
-    }
+    let inputs = ctx.inputs(&obj);
+    let Ok(mut failures) = ctx.failures.lock() else {
+        return Action::requeue(backoff::after(0));
+    };
+    let next = backoff::Failures::next(failures.get(&key), inputs, Instant::now());
+    let wait = backoff::after(next.count.saturating_sub(1));
+    failures.insert(key, next);
+    Action::requeue(wait)
 }
