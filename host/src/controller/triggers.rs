@@ -2,7 +2,7 @@
 //! it concerns (both share the Dataset's namespace and name). A controller that fell behind a
 //! watch reconsiders every object it has.
 
-use super::caches::{Caches, Change, Watched};
+use super::caches::{Caches, Change, Stored, Watched};
 use futures::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim};
@@ -110,10 +110,10 @@ pub fn for_runtimes(
     let claims = caches.claims.subscribe().boxed();
     let targets = stream::select_all([
         mapped(&caches.datasets, object_target),
-        mapped(&caches.statefulsets, move |o: &StatefulSet| {
+        mapped(&caches.statefulsets, move |o: &Stored<StatefulSet>| {
             workload_target(o, &kind)
         }),
-        mapped(&caches.daemonsets, move |o: &DaemonSet| {
+        mapped(&caches.daemonsets, move |o: &Stored<DaemonSet>| {
             workload_target(o, &kind2)
         }),
         mapped(&caches.pvs, pv_target),

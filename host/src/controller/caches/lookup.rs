@@ -5,7 +5,8 @@
 //! absence, and the caller asks the API server. Full caches (Datasets, runtimes) answer misses
 //! too.
 
-use super::{Caches, Watched};
+use super::{Caches, Stored, Watched};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::api::DynamicObject;
 use kube::core::{ApiResource, Expression, Selector, SelectorExt};
 use kube::runtime::reflector::{Lookup, ObjectRef};
@@ -72,8 +73,31 @@ impl LabelQuery {
     }
 }
 
-fn with_type<K: kube::Resource<DynamicType = ()> + serde::Serialize>(o: &K) -> Value {
-    let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+/// A cached object as the JSON a caller gets.
+trait Json {
+    fn json(&self) -> Value;
+}
+
+impl<K> Json for Stored<K> {
+    fn json(&self) -> Value {
+        self.value()
+    }
+}
+
+impl Json for PersistentVolume {
+    fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Json for PersistentVolumeClaim {
+    fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+fn with_type<K: kube::Resource<DynamicType = ()> + Json>(o: &K) -> Value {
+    let mut v = o.json();
     v["apiVersion"] = Value::String(<K as kube::Resource>::api_version(&()).into_owned());
     v["kind"] = Value::String(<K as kube::Resource>::kind(&()).into_owned());
     v
@@ -100,7 +124,7 @@ where
     K: kube::Resource<DynamicType = ()>
         + Lookup<DynamicType = ()>
         + Clone
-        + serde::Serialize
+        + Json
         + Send
         + Sync
         + 'static,
@@ -125,7 +149,7 @@ where
     K: kube::Resource<DynamicType = ()>
         + Lookup<DynamicType = ()>
         + Clone
-        + serde::Serialize
+        + Json
         + Send
         + Sync
         + 'static,

@@ -7,12 +7,14 @@ mod claims;
 mod lookup;
 mod recent;
 mod releases;
+mod stored;
 mod watch;
 
 pub use claims::ClaimIndex;
 pub use lookup::{Cached, LabelQuery};
 pub use recent::RecentWrites;
 pub use releases::{ReleaseIndex, ReleaseRecord, RUNTIME_UID_LABEL};
+pub use stored::Stored;
 pub use watch::{backoff, watch, Change, Watched};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
@@ -39,9 +41,9 @@ pub struct Caches {
     /// Every Dataset.
     pub datasets: Watched<DynamicObject>,
     /// StatefulSets made by engine charts (label `release`).
-    pub statefulsets: Watched<StatefulSet>,
+    pub statefulsets: Watched<Stored<StatefulSet>>,
     /// DaemonSets made by engine charts (label `release`).
-    pub daemonsets: Watched<DaemonSet>,
+    pub daemonsets: Watched<Stored<DaemonSet>>,
     /// PersistentVolumes of Datasets (label `fluid.io/dataset-id`).
     pub pvs: Watched<PersistentVolume>,
     /// PersistentVolumeClaims of Datasets (label `fluid.io/dataset-id`).
@@ -55,7 +57,7 @@ pub struct Caches {
     /// Metadata of the values ConfigMaps (label `fluid.io/dataset-id`).
     pub values: Watched<PartialObjectMeta<ConfigMap>>,
     /// Pods made by engine charts (label `release`), for engines' pod lists.
-    pub pods: Watched<Pod>,
+    pub pods: Watched<Stored<Pod>>,
     /// Every runtime, per runtime kind served by a plugin.
     pub runtimes: Vec<(ApiResource, Watched<DynamicObject>)>,
     /// Which pods use which claims.
@@ -172,14 +174,14 @@ impl Caches {
     }
 
     /// A StatefulSet by namespace and name.
-    pub fn statefulset(&self, ns: &str, name: &str) -> Option<Arc<StatefulSet>> {
+    pub fn statefulset(&self, ns: &str, name: &str) -> Option<Arc<Stored<StatefulSet>>> {
         self.statefulsets
             .store
             .get(&ObjectRef::new(name).within(ns))
     }
 
     /// A DaemonSet by namespace and name.
-    pub fn daemonset(&self, ns: &str, name: &str) -> Option<Arc<DaemonSet>> {
+    pub fn daemonset(&self, ns: &str, name: &str) -> Option<Arc<Stored<DaemonSet>>> {
         self.daemonsets.store.get(&ObjectRef::new(name).within(ns))
     }
 

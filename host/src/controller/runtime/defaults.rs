@@ -33,8 +33,7 @@ pub fn workloads_ready(pass: &Pass<'_>) -> Result<(), String> {
             "StatefulSet" => match caches.statefulset(&pass.ns, name) {
                 None => Some(format!("StatefulSet {name} does not exist")),
                 Some(sts) => {
-                    let v = serde_json::to_value(sts.as_ref()).unwrap_or_default();
-                    let r = workloads::statefulset(&v);
+                    let r = workloads::statefulset(&sts.value());
                     (r.desired > 0 && r.ready == 0).then(|| {
                         format!(
                             "no replica of StatefulSet {name} is ready (0/{})",
@@ -43,10 +42,7 @@ pub fn workloads_ready(pass: &Pass<'_>) -> Result<(), String> {
                     })
                 }
             },
-            "DaemonSet" => caches
-                .daemonset(&pass.ns, name)
-                .is_none()
-                .then(|| format!("DaemonSet {name} does not exist")),
+            "DaemonSet" => caches.daemonset(&pass.ns, name).is_none().then(|| format!("DaemonSet {name} does not exist")),
             // Deployments are not cached (no engine chart of ours has one): trust helm.
             _ => None,
         };
@@ -64,8 +60,7 @@ pub fn master_ready(pass: &Pass<'_>) -> bool {
     match pass.ctx.caches.statefulset(&pass.ns, &name) {
         None => !expected_workloads(pass).contains(&format!("StatefulSet/{name}")),
         Some(sts) => {
-            let v = serde_json::to_value(sts.as_ref()).unwrap_or_default();
-            let r = workloads::statefulset(&v);
+            let r = workloads::statefulset(&sts.value());
             r.desired == 0 || r.ready > 0
         }
     }
@@ -77,13 +72,13 @@ pub fn default_report(pass: &Pass<'_>) -> RuntimeStatusReport {
     let sts = |n: &str| {
         caches
             .statefulset(&pass.ns, n)
-            .map(|s| workloads::statefulset(&serde_json::to_value(s.as_ref()).unwrap_or_default()))
+            .map(|s| workloads::statefulset(&s.value()))
     };
     let master = sts(&format!("{}-master", pass.name));
     let workers = sts(&format!("{}-worker", pass.name));
     let fuse = caches
         .daemonset(&pass.ns, &format!("{}-fuse", pass.name))
-        .map(|d| workloads::fuse_daemonset(&serde_json::to_value(d.as_ref()).unwrap_or_default()));
+        .map(|d| workloads::fuse_daemonset(&d.value()));
     let ready = workloads_ready(pass).is_ok() && master_ready(pass);
     RuntimeStatusReport {
         ready,
@@ -99,11 +94,12 @@ pub fn worker_selector(pass: &Pass<'_>) -> Option<String> {
         .ctx
         .caches
         .statefulset(&pass.ns, &format!("{}-worker", pass.name))?;
-    let labels = sts.spec.as_ref()?.selector.match_labels.as_ref()?;
+    let sts = sts.value();
+    let labels = sts["spec"]["selector"]["matchLabels"].as_object()?;
     Some(
         labels
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(","),
     )
@@ -132,7 +128,7 @@ pub async fn runtime_status(pass: &mut Pass<'_>) -> Result<bool, ReconcileError>
         .caches
         .statefulset(&pass.ns, &format!("{}-worker", pass.name))
     {
-        let sts = serde_json::to_value(sts.as_ref()).unwrap_or_default();
+        let sts = sts.value();
         let affinity = workloads::cache_affinity(&sts["spec"]["template"]["spec"]);
         pass.status.set("cacheAffinity", affinity);
     }
@@ -166,7 +162,7 @@ pub async fn scale_workers(pass: &mut Pass<'_>) -> Result<Option<(i64, i64)>, Re
     let Some(sts) = pass.ctx.caches.statefulset(&pass.ns, &sts_name) else {
         return Ok(None);
     };
-    let have = i64::from(sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+    let have = sts.value()["spec"]["replicas"].as_i64().unwrap_or(0);
     if have == want {
         return Ok(None);
     }

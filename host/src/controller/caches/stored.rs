@@ -1,0 +1,157 @@
+//! A watched object kept as its JSON text and its metadata, decoded when read.
+//!
+//! Decoded into k8s-openapi's types, a JuiceFS worker StatefulSet takes 23.8 KB of heap for its
+//! 4.1 KB of JSON, the fuse DaemonSet 28.7 KB for 3.8 KB and the worker pod 35.2 KB for 5.5 KB
+//! (measured with a counting allocator on objects from the real node, managedFields removed).
+//! Per runtime these three were most of what the caches held, and most of the controller's
+//! memory at 1000 runtimes; yet a pass reads one or two of them, so decoding on read costs
+//! little. The metadata stays decoded: the caches' keys, label lookups and triggers read it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// An object of kind `K` as the API server sent it (without managedFields).
+pub struct Stored<K> {
+    /// Its metadata.
+    pub metadata: ObjectMeta,
+    json: Box<str>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Stored<K> {
+    fn clone(&self) -> Self {
+        Stored {
+            metadata: self.metadata.clone(),
+            json: self.json.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> fmt::Debug for Stored<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stored")
+            .field("name", &self.metadata.name)
+            .field("namespace", &self.metadata.namespace)
+            .field("bytes", &self.json.len())
+            .finish()
+    }
+}
+
+impl<K> Stored<K> {
+    /// Keeps `object` (its managedFields dropped).
+    pub fn new(mut object: Value) -> Result<Self, serde_json::Error> {
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        let metadata = ObjectMeta::deserialize(&object["metadata"])?;
+        Ok(Stored {
+            metadata,
+            json: serde_json::to_string(&object)?.into_boxed_str(),
+            kind: PhantomData,
+        })
+    }
+
+    /// The object as JSON.
+    pub fn value(&self) -> Value {
+        // Our own serialisation of a Value: it reads back.
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The object as its type.
+    pub fn decode(&self) -> Result<K, serde_json::Error>
+    where
+        K: DeserializeOwned,
+    {
+        serde_json::from_str(&self.json)
+    }
+}
+
+impl<'de, K> Deserialize<'de> for Stored<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Stored::new(Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for Stored<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use serde_json::json;
+
+    fn sts() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "demo-worker", "namespace": "team", "labels": {"release": "demo"},
+                         "managedFields": [{"manager": "helm", "operation": "Apply"}]},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}},
+                     "template": {"metadata": {"labels": {"app": "x"}},
+                                  "spec": {"containers": [{"name": "w", "image": "i"}]}}},
+            "status": {"replicas": 2, "readyReplicas": 1}
+        })
+    }
+
+    #[test]
+    fn keeps_the_object_without_its_managed_fields() {
+        let s: Stored<StatefulSet> = serde_json::from_value(sts()).unwrap();
+        assert_eq!(s.meta().name.as_deref(), Some("demo-worker"));
+        assert_eq!(s.meta().labels.as_ref().unwrap()["release"], "demo");
+        assert!(s.meta().managed_fields.is_none());
+        let mut want = sts();
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(s.value(), want);
+        let typed = s.decode().unwrap();
+        assert_eq!(typed.spec.unwrap().replicas, Some(2));
+        assert_eq!(typed.status.unwrap().ready_replicas, Some(1));
+    }
+
+    #[test]
+    fn is_the_resource_it_keeps() {
+        assert_eq!(Stored::<StatefulSet>::kind(&()), "StatefulSet");
+        assert_eq!(Stored::<StatefulSet>::api_version(&()), "apps/v1");
+        assert_eq!(Stored::<StatefulSet>::plural(&()), "statefulsets");
+    }
+
+    #[test]
+    fn an_object_without_metadata_is_refused() {
+        assert!(serde_json::from_value::<Stored<StatefulSet>>(json!({"metadata": 3})).is_err());
+    }
+}
