@@ -12,7 +12,6 @@ use crate::metrics::Metrics;
 use crate::plugins::Registry;
 use crate::services::{ChartEngineKind, Cluster, Helm, HostPorts, ResidentEngine};
 use futures::StreamExt;
-use kube::api::DynamicObject;
 use kube::core::ApiResource;
 use kube::runtime::{watcher, Controller};
 use kube::Client;
@@ -256,9 +255,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 
 /// The objects a controller reconciles: every object in the cache now, then each change (a
 /// controller that lags behind reconsiders them all).
-fn applied(
-    w: &Watched<DynamicObject>,
-) -> futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>> {
+fn applied<K>(w: &Watched<K>) -> futures::stream::BoxStream<'static, Result<K, watcher::Error>>
+where
+    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let store = w.store.clone();
     // Subscribe before taking the snapshot: nothing falls between them.
     let subscription = w.subscribe();
@@ -268,7 +269,7 @@ fn applied(
         .map(|o| Ok(o.as_ref().clone()))
         .collect();
     let changes = subscription.flat_map(move |c| {
-        let objects: Vec<Result<DynamicObject, watcher::Error>> = match c {
+        let objects: Vec<Result<K, watcher::Error>> = match c {
             Some(c) if !c.deleted => vec![Ok(c.object.as_ref().clone())],
             Some(_) => vec![],
             None => store

@@ -2,7 +2,7 @@
 //! the Dataset or a pod still uses its PVC (Fluid's dataset controller), and a claim in
 //! `status.runtimes` released when the runtime that made it no longer exists.
 
-use super::caches::{Caches, DATASET_ID_LABEL};
+use super::caches::{Caches, StoredObject, DATASET_ID_LABEL};
 use super::conditions::{Condition, Flavor};
 use super::finalizer;
 use super::hooks::object_ref;
@@ -194,9 +194,12 @@ impl DatasetContext {
 
 /// One reconcile of one Dataset.
 pub async fn reconcile(
-    obj: Arc<DynamicObject>,
+    stored: Arc<StoredObject>,
     ctx: Arc<DatasetContext>,
 ) -> Result<Action, DatasetError> {
+    let Some(obj) = stored.object() else {
+        return Ok(Action::await_change());
+    };
     let kind = ctx.caches.dataset_kind.kind.clone();
     // The runtime controllers' latest writes may not have reached the watch yet.
     let obj = ctx
@@ -336,7 +339,7 @@ async fn write_status(
 
 /// Retries a failed Dataset reconcile.
 pub fn error_policy(
-    obj: Arc<DynamicObject>,
+    obj: Arc<StoredObject>,
     err: &DatasetError,
     _ctx: Arc<DatasetContext>,
 ) -> Action {

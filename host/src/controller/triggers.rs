@@ -2,11 +2,11 @@
 //! it concerns (both share the Dataset's namespace and name). A controller that fell behind a
 //! watch reconsiders every object it has.
 
-use super::caches::{Caches, Change, Stored, Watched};
+use super::caches::{Caches, Change, Stored, StoredObject, Watched};
 use futures::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim};
-use kube::api::{DynamicObject, PartialObjectMeta};
+use kube::api::PartialObjectMeta;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Resource;
@@ -80,11 +80,11 @@ where
 fn to_refs(
     targets: BoxStream<'static, Option<Target>>,
     ar: ApiResource,
-    store: Store<DynamicObject>,
-) -> BoxStream<'static, ObjectRef<DynamicObject>> {
+    store: Store<StoredObject>,
+) -> BoxStream<'static, ObjectRef<StoredObject>> {
     targets
         .flat_map(move |t| {
-            let refs: Vec<ObjectRef<DynamicObject>> = match t {
+            let refs: Vec<ObjectRef<StoredObject>> = match t {
                 Some((ns, name)) => vec![ObjectRef::new_with(&name, ar.clone()).within(&ns)],
                 None => store
                     .state()
@@ -102,8 +102,8 @@ pub fn for_runtimes(
     caches: &Caches,
     ar: &ApiResource,
     engine: &str,
-    store: Store<DynamicObject>,
-) -> BoxStream<'static, ObjectRef<DynamicObject>> {
+    store: Store<StoredObject>,
+) -> BoxStream<'static, ObjectRef<StoredObject>> {
     let kind = ar.kind.clone();
     let kind2 = ar.kind.clone();
     let engine = engine.to_owned();
@@ -130,8 +130,8 @@ pub fn for_runtimes(
 /// served kind (a deleted runtime may leave a claim to release).
 pub fn for_datasets(
     caches: &Caches,
-    store: Store<DynamicObject>,
-) -> BoxStream<'static, ObjectRef<DynamicObject>> {
+    store: Store<StoredObject>,
+) -> BoxStream<'static, ObjectRef<StoredObject>> {
     let mut sources = vec![caches.claims.subscribe().boxed()];
     for (_, w) in &caches.runtimes {
         sources.push(mapped(w, object_target));

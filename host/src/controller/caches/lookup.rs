@@ -5,9 +5,8 @@
 //! absence, and the caller asks the API server. Full caches (Datasets, runtimes) answer misses
 //! too.
 
-use super::{Caches, Stored, Watched};
+use super::{Caches, Stored, StoredObject, Watched};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use kube::api::DynamicObject;
 use kube::core::{ApiResource, Expression, Selector, SelectorExt};
 use kube::runtime::reflector::{Lookup, ObjectRef};
 use serde_json::Value;
@@ -103,8 +102,8 @@ fn with_type<K: kube::Resource<DynamicType = ()> + Json>(o: &K) -> Value {
     v
 }
 
-fn dynamic_with_type(o: &DynamicObject, ar: &ApiResource) -> Value {
-    let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+fn dynamic_with_type(o: &StoredObject, ar: &ApiResource) -> Value {
+    let mut v = o.value();
     v["apiVersion"] = Value::String(ar.api_version.clone());
     v["kind"] = Value::String(ar.kind.clone());
     v
@@ -232,7 +231,7 @@ impl Caches {
     }
 
     /// The cache of a runtime kind.
-    pub fn runtimes_of(&self, ar: &ApiResource) -> Option<&Watched<DynamicObject>> {
+    pub fn runtimes_of(&self, ar: &ApiResource) -> Option<&Watched<StoredObject>> {
         self.runtimes
             .iter()
             .find(|(k, _)| k.api_version == ar.api_version && k.kind == ar.kind)

@@ -14,7 +14,7 @@ pub use claims::ClaimIndex;
 pub use lookup::{Cached, LabelQuery};
 pub use recent::RecentWrites;
 pub use releases::{ReleaseIndex, ReleaseRecord, RUNTIME_UID_LABEL};
-pub use stored::Stored;
+pub use stored::{Stored, StoredObject};
 pub use watch::{backoff, watch, Change, Watched};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
@@ -39,7 +39,7 @@ pub struct Caches {
     /// The Dataset resource.
     pub dataset_kind: ApiResource,
     /// Every Dataset.
-    pub datasets: Watched<DynamicObject>,
+    pub datasets: Watched<StoredObject>,
     /// StatefulSets made by engine charts (label `release`).
     pub statefulsets: Watched<Stored<StatefulSet>>,
     /// DaemonSets made by engine charts (label `release`).
@@ -59,7 +59,7 @@ pub struct Caches {
     /// Pods made by engine charts (label `release`), for engines' pod lists.
     pub pods: Watched<Stored<Pod>>,
     /// Every runtime, per runtime kind served by a plugin.
-    pub runtimes: Vec<(ApiResource, Watched<DynamicObject>)>,
+    pub runtimes: Vec<(ApiResource, Watched<StoredObject>)>,
     /// Which pods use which claims.
     pub claims: ClaimIndex,
     /// The controller's own latest writes of runtimes and Datasets.
@@ -169,7 +169,8 @@ impl Caches {
         let cached = self
             .datasets
             .store
-            .get(&ObjectRef::new_with(name, ar.clone()).within(ns));
+            .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
+            .and_then(|s| s.object());
         self.recent.fresher(&ar.kind, cached)
     }
 

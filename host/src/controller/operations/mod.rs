@@ -146,6 +146,13 @@ fn owner_of<K: Resource>(o: &K, kind: OperationKind) -> Option<(String, String)>
     Some((meta.namespace.clone()?, owner.name.clone()))
 }
 
+/// The namespace and name of a changed object; `None` after a lag.
+fn changed<K: Resource>(c: Option<Change<K>>) -> Option<(Option<String>, Option<String>)> {
+    let c = c?;
+    let meta = c.object.meta();
+    Some((meta.namespace.clone(), meta.name.clone()))
+}
+
 /// What wakes the controller of `kind`: its Jobs and CronJobs, its Datasets (a Dataset bound
 /// or a lock released), and the operations it runs after (of any kind). After a lag, every
 /// operation of the kind.
@@ -170,10 +177,9 @@ pub fn triggers(
     // The operations of this kind whose spec `wanted` picks, for a change of `(ns, name)`.
     let picked = |wanted: fn(&view::SpecView, OperationKind, &str, &str) -> bool, other| {
         let s = store.clone();
-        move |c: Option<Change<DynamicObject>>| -> Found {
-            let c = c?;
-            let meta = &c.object.metadata;
-            let (ns, name) = (meta.namespace.clone()?, meta.name.clone()?);
+        move |changed: Option<(Option<String>, Option<String>)>| -> Found {
+            let (ns, name) = changed?;
+            let (ns, name) = (ns?, name?);
             Some(
                 s.state()
                     .iter()
@@ -194,11 +200,17 @@ pub fn triggers(
     let datasets = caches
         .datasets
         .subscribe()
+        .map(changed)
         .map(picked(on_dataset, kind))
         .boxed();
     let mut sources = vec![jobs, cron_jobs, datasets];
     for (other, w) in &ops.kinds {
-        sources.push(w.subscribe().map(picked(after, *other)).boxed());
+        sources.push(
+            w.subscribe()
+                .map(changed)
+                .map(picked(after, *other))
+                .boxed(),
+        );
     }
     let ar = resource(kind);
     stream::select_all(sources)

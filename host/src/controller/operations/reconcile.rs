@@ -413,6 +413,7 @@ impl Pass<'_> {
                     .within(runtime_ns),
                 )
             })
+            .and_then(|s| s.object())
             .ok_or_else(|| {
                 PlanError::Failed(
                     ClusterError::NotFound(format!(

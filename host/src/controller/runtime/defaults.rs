@@ -42,7 +42,10 @@ pub fn workloads_ready(pass: &Pass<'_>) -> Result<(), String> {
                     })
                 }
             },
-            "DaemonSet" => caches.daemonset(&pass.ns, name).is_none().then(|| format!("DaemonSet {name} does not exist")),
+            "DaemonSet" => caches
+                .daemonset(&pass.ns, name)
+                .is_none()
+                .then(|| format!("DaemonSet {name} does not exist")),
             // Deployments are not cached (no engine chart of ours has one): trust helm.
             _ => None,
         };

@@ -26,7 +26,7 @@ mod teardown;
 mod validate;
 mod volume;
 
-use super::caches::Caches;
+use super::caches::{Caches, StoredObject};
 use super::hooks::{HookCallError, HookCaller};
 use super::schema::StatusSchema;
 use super::ControllerConfig;
@@ -148,9 +148,14 @@ impl RuntimeContext {
 /// One reconcile of one runtime: a pass, then its status writes (also after a failure, with
 /// `Reconciled=False`), awaited here so that nothing is written behind the next pass's back.
 pub async fn reconcile(
-    obj: Arc<DynamicObject>,
+    stored: Arc<StoredObject>,
     ctx: Arc<RuntimeContext>,
 ) -> Result<Action, ReconcileError> {
+    let Some(obj) = stored.object() else {
+        return Err(ReconcileError::Invalid(
+            "the cached runtime does not decode".into(),
+        ));
+    };
     let started = Instant::now();
     let id: periodic::Key = (
         obj.metadata.namespace.clone().unwrap_or_default(),
@@ -199,7 +204,7 @@ pub async fn reconcile(
 
 /// After a failure: a retry with backoff (the condition and Event were written by the pass).
 pub fn error_policy(
-    obj: Arc<DynamicObject>,
+    obj: Arc<StoredObject>,
     _err: &ReconcileError,
     ctx: Arc<RuntimeContext>,
 ) -> Action {
@@ -208,6 +213,9 @@ pub fn error_policy(
         obj.metadata.namespace.as_deref().unwrap_or_default(),
         obj.metadata.name.as_deref().unwrap_or_default()
     );
+    let Some(obj) = obj.object() else {
+        return Action::requeue(backoff::after(0));
+    };
     let inputs = ctx.inputs(&obj);
     let Ok(mut failures) = ctx.failures.lock() else {
         return Action::requeue(backoff::after(0));

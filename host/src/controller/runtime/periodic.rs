@@ -7,7 +7,7 @@
 //! doing 20 fell behind without end, and since the queue serves the earliest deadline first,
 //! every overdue sync went before any new trigger: runtimes in setup were never served.)
 
-use kube::api::DynamicObject;
+use crate::controller::caches::StoredObject;
 use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
@@ -86,8 +86,8 @@ impl Periodic {
     pub fn triggers(
         self: Arc<Self>,
         ar: ApiResource,
-        store: Store<DynamicObject>,
-    ) -> futures::stream::BoxStream<'static, ObjectRef<DynamicObject>> {
+        store: Store<StoredObject>,
+    ) -> futures::stream::BoxStream<'static, ObjectRef<StoredObject>> {
         use futures::StreamExt;
         let reference = move |(ns, name): &Key| ObjectRef::new_with(name, ar.clone()).within(ns);
         futures::stream::unfold((), move |()| {
