@@ -7,6 +7,7 @@
 //!
 //! [`decide`] is the pure decision, [`reconcile`] the I/O around it.
 
+pub mod affinity;
 pub mod cron;
 pub mod decide;
 pub mod job;
@@ -147,8 +148,8 @@ fn owner_of<K: Resource>(o: &K, kind: OperationKind) -> Option<(String, String)>
 }
 
 /// What wakes the controller of `kind`: its Jobs and CronJobs, its Datasets (a Dataset bound
-/// or a lock released), and the operations it runs after (of any kind). After a lag, every
-/// operation of the kind.
+/// or a lock released), and the operations it runs after or whose placement it follows (of
+/// any kind). After a lag, every operation of the kind.
 pub fn triggers(
     kind: OperationKind,
     caches: &Caches,
@@ -187,9 +188,10 @@ pub fn triggers(
         v.dataset_namespace == ns && v.dataset_name == name
     };
     let after = |v: &view::SpecView, other: OperationKind, ns: &str, name: &str| {
-        v.run_after
-            .as_ref()
-            .is_some_and(|(k, n, m)| *k == other && n == ns && m == name)
+        v.run_after.as_ref().is_some_and(|r| r.is(other, ns, name))
+            || v.follow
+                .as_ref()
+                .is_some_and(|f| f.depend_on.is(other, ns, name))
     };
     let datasets = caches
         .datasets
