@@ -266,6 +266,32 @@ mod tests {
     }
 
     #[test]
+    fn the_follow_sample_reads_as_a_require_after_its_load() {
+        let sample = include_str!("../../../../samples/dataload/follow.yaml");
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(sample)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let mut process = docs[1].clone();
+        process["metadata"]["namespace"] = json!("default");
+        let v = spec_view(OperationKind::DataProcess, &process);
+        assert_eq!(v.invalid, None);
+        assert_eq!(
+            v.follow,
+            Some(Follow {
+                depend_on: OperationKey::new(
+                    OperationKind::DataLoad,
+                    "default",
+                    "jfsdemo-warm-train"
+                ),
+                policy: affinity::Policy::Require(vec![affinity::HOSTNAME_LABEL.into()]),
+            })
+        );
+        assert!(
+            docs[0]["metadata"]["annotations"][affinity::EXPOSED_LABELS_ANNOTATION].is_string()
+        );
+    }
+
+    #[test]
     fn a_cron_operation_needs_a_valid_schedule() {
         let v = spec_view(
             OperationKind::DataLoad,
