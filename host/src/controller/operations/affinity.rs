@@ -5,6 +5,7 @@
 //! merged with the affinity the pod already has. Pure.
 
 use super::view::OperationKey;
+use crate::controller::workloads::require_in_every_term;
 use fluid_plugin_api::types::{OperationKind, OperationRef};
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
@@ -171,23 +172,12 @@ pub fn follow(
                 return own;
             }
             let mut affinity = own.unwrap_or_default();
-            let node = affinity
-                .node_affinity
-                .get_or_insert_with(NodeAffinity::default);
-            let selector = node
-                .required_during_scheduling_ignored_during_execution
-                .get_or_insert_with(NodeSelector::default);
-            if selector.node_selector_terms.is_empty() {
-                selector
-                    .node_selector_terms
-                    .push(NodeSelectorTerm::default());
-            }
-            // Terms are ORed: each must require the followed placement.
-            for term in &mut selector.node_selector_terms {
-                term.match_expressions
-                    .get_or_insert_with(Vec::new)
-                    .extend(required.iter().cloned());
-            }
+            require_in_every_term(
+                affinity
+                    .node_affinity
+                    .get_or_insert_with(NodeAffinity::default),
+                &required,
+            );
             Some(affinity)
         }
         Policy::Prefer(labels) => {
