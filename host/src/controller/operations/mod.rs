@@ -5,7 +5,8 @@
 //! does the work (the `operate` hook; the host itself for DataProcess), and the controller
 //! runs it as a Job (a CronJob for `policy: Cron`) and follows it to Complete or Failed.
 //!
-//! [`decide`] is the pure decision, [`reconcile`] the I/O around it.
+//! [`decide`] is the pure decision, [`reconcile`] the I/O around it; [`affinity`] places an
+//! operation's pod where an operation before it ran (`runAfter.affinityStrategy`).
 
 pub mod affinity;
 pub mod cron;
