@@ -406,6 +406,7 @@ async fn the_controller_account_may_do_what_the_controller_and_engines_need_and_
         // list already reads what a watch reads.
         ("watch", "secrets"),
         ("watch", "configmaps"),
+        ("get", "nodes"),
         ("list", "nodes"),
         ("patch", "nodes"),
         ("create", "events.events.k8s.io"),

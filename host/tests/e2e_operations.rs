@@ -3,7 +3,9 @@
 //! sample goes Pending → Executing → Complete, its Job's pod holds the rendered warmup and the
 //! Secret by reference only; a second DataLoad waits for the first; a Cron DataLoad makes its
 //! CronJob and reports the next run; a DataLoad on an engine without data operations (the
-//! reference engine) ends Failed naming it; deletion leaves no Job, CronJob or lock; a
+//! reference engine) ends Failed naming it; a completed DataLoad records its pod's node in
+//! `status.nodeAffinity` and DataLoads after it with `affinityStrategy` Require / Prefer get
+//! node affinity to it; deletion leaves no Job, CronJob or lock; a
 //! DataMigrate the engine refuses to plan (parallelism 2) ends Failed with its message. On the
 //! Alluxio sample, a DataLoad's and a DataBackup's Jobs hold the rendered commands and
 //! complete, the backup reporting its node; a DataMigrate fails as not supported.
@@ -17,7 +19,7 @@ mod common;
 use common::controller::Controller;
 use common::objects::{apply, get, WAIT};
 use fluid_test_support::{kubectl, wait_until, TestNamespace};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const SECRET_VALUES: [&str; 2] = [
     "redis://redis.default.svc.cluster.local:6379/0",
@@ -116,8 +118,15 @@ spec:
     let ds = get(ns, "dataset/jfsdemo").unwrap();
     assert_eq!(ds["status"]["operationRef"]["DataLoad"], "warm");
 
-    // A second load waits for the first.
-    apply(ns, &dataload("second", "jfsdemo", ""));
+    // A second load waits for the first. It exposes the node label `type` (kwok's nodes have
+    // it) beside the default ones for operations that follow it.
+    apply(
+        ns,
+        &dataload("second", "jfsdemo", "").replace(
+            "  name: second\n",
+            "  name: second\n  annotations:\n    affinity.dataflow.fluid.io/labels: type\n",
+        ),
+    );
     let second = wait_phase(ns, "dataload/second", "Pending").await;
     let waiting = common::objects::condition(&second, "Waiting").unwrap();
     assert_eq!(waiting["reason"], "DatasetBusy");
@@ -153,6 +162,8 @@ spec:
         ds["status"]
     );
 
+    follows(ns, &second).await;
+
     // Cron: a CronJob, and the next run in status.
     apply(
         ns,
@@ -185,12 +196,20 @@ spec:
         ns,
         "dataload",
         "second",
+        "after-second",
+        "prefers-second",
         "nightly",
         "--wait=true",
     ])
     .unwrap();
     wait_until("the operations' Jobs and CronJob gone", WAIT, || async {
-        for what in ["job/warm-load", "job/second-load", "cronjob/nightly-load"] {
+        for what in [
+            "job/warm-load",
+            "job/second-load",
+            "job/after-second-load",
+            "job/prefers-second-load",
+            "cronjob/nightly-load",
+        ] {
             if get(ns, what).is_some() {
                 return Err(format!("{what} still exists"));
             }
@@ -232,6 +251,104 @@ spec:
     assert!(message.contains("spec.parallelism"), "{message}");
     assert!(get(ns, "job/wide-migrate").is_none());
     kubectl(["delete", "-n", ns, "datamigrate", "wide", "--wait=true"]).unwrap();
+}
+
+/// The node the pod of Job `job` ran on.
+fn job_node(ns: &str, job: &str) -> String {
+    let pods: Value = serde_json::from_str(
+        &kubectl([
+            "get",
+            "-n",
+            ns,
+            "pods",
+            "-l",
+            &format!("job-name={job}"),
+            "-o",
+            "json",
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{pods}");
+    items[0]["spec"]["nodeName"].as_str().unwrap().to_owned()
+}
+
+/// Dataflow affinity (`runAfter.affinityStrategy`): the completed load `second` recorded the
+/// labels of its pod's node (the hostname, and `type`, which it exposes); a load after it with
+/// policy `Require` gets that hostname as required node affinity beside the engine's pod
+/// affinity to the workers, and runs on that node; a load after that one following `second`
+/// (`dependOn`) with `Prefer` on `type` gets a weighted preference.
+async fn follows(ns: &str, second: &Value) {
+    let node = job_node(ns, "second-load");
+    let host = json!({"key": "kubernetes.io/hostname", "operator": "In", "values": [node]});
+    let kwok = json!({"key": "type", "operator": "In", "values": ["kwok"]});
+    assert_eq!(
+        second["status"]["nodeAffinity"],
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [host, kwok]}]}}),
+        "{}",
+        second["status"]
+    );
+    let after = |name: &str, run_after: &str, strategy: &str| {
+        dataload(name, "jfsdemo", "").replace(
+            "  loadMetadata: true\n",
+            &format!(
+                "  loadMetadata: true\n  runAfter:\n    kind: DataLoad\n    name: {run_after}\n    \
+                 affinityStrategy:\n{strategy}"
+            ),
+        )
+    };
+    apply(
+        ns,
+        &after("after-second", "second", "      policy: Require\n"),
+    );
+    let job = wait_until("Job after-second-load", WAIT, || async {
+        get(ns, "job/after-second-load").ok_or_else(|| "no job yet".to_owned())
+    })
+    .await
+    .unwrap();
+    let affinity = &job["spec"]["template"]["spec"]["affinity"];
+    assert_eq!(
+        affinity["nodeAffinity"],
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [host]}]}}),
+        "{affinity}"
+    );
+    assert_eq!(
+        affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+            ["labelSelector"]["matchLabels"]["role"],
+        "juicefs-worker",
+        "{affinity}"
+    );
+    let done = wait_phase(ns, "dataload/after-second", "Complete").await;
+    assert_eq!(job_node(ns, "after-second-load"), node);
+    assert_eq!(
+        done["status"]["nodeAffinity"],
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [host]}]}}),
+    );
+
+    apply(
+        ns,
+        &after(
+            "prefers-second",
+            "after-second",
+            "      policy: Prefer\n      dependOn:\n        kind: DataLoad\n        name: second\n      \
+             prefers:\n        - name: type\n          weight: 10\n",
+        ),
+    );
+    let job = wait_until("Job prefers-second-load", WAIT, || async {
+        get(ns, "job/prefers-second-load").ok_or_else(|| "no job yet".to_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"],
+        json!({"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 10, "preference": {"matchExpressions": [kwok]}}]}),
+    );
+    wait_phase(ns, "dataload/prefers-second", "Complete").await;
 }
 
 /// The Alluxio sample: a DataLoad's Job runs the rendered distributedLoad in the runtime's

@@ -3,6 +3,9 @@
 
 use super::conditions::Condition;
 use fluid_plugin_api::{ComponentReport, RuntimePhase, RuntimeStatusReport};
+use k8s_openapi::api::core::v1::{
+    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+};
 use serde_json::{json, Map, Value};
 
 /// Fluid's phase of a replicated component: nothing wanted or all ready is Ready, some ready is
@@ -132,36 +135,45 @@ pub const FUSES_READY: Condition<'static> = Condition {
 /// node affinity with their nodeSelector added to every required term as `In` expressions
 /// (`kubeclient.MergeNodeSelectorAndNodeAffinity`); `required` is always present.
 pub fn cache_affinity(worker_pod_spec: &Value) -> Value {
-    let mut affinity = match &worker_pod_spec["affinity"]["nodeAffinity"] {
-        Value::Object(a) => Value::Object(a.clone()),
-        _ => json!({}),
-    };
-    let required = "requiredDuringSchedulingIgnoredDuringExecution";
-    if !affinity[required]["nodeSelectorTerms"].is_array() {
-        affinity[required] = json!({"nodeSelectorTerms": []});
-    }
-    let expressions: Vec<Value> = worker_pod_spec["nodeSelector"]
+    let mut affinity: NodeAffinity =
+        serde_json::from_value(worker_pod_spec["affinity"]["nodeAffinity"].clone())
+            .unwrap_or_default();
+    let expressions: Vec<NodeSelectorRequirement> = worker_pod_spec["nodeSelector"]
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| json!({"key": k, "operator": "In", "values": [v]}))
+        .map(|(k, v)| NodeSelectorRequirement {
+            key: k.clone(),
+            operator: "In".into(),
+            values: Some(vec![v.as_str().unwrap_or_default().to_owned()]),
+        })
         .collect();
-    if let Some(terms) = affinity[required]["nodeSelectorTerms"]
-        .as_array_mut()
-        .filter(|_| !expressions.is_empty())
-    {
-        if terms.is_empty() {
-            terms.push(json!({"matchExpressions": expressions}));
-        } else {
-            for t in terms.iter_mut() {
-                match t["matchExpressions"].as_array_mut() {
-                    Some(m) => m.extend(expressions.iter().cloned()),
-                    None => t["matchExpressions"] = json!(expressions),
-                }
-            }
-        }
-    }
+    require_in_every_term(&mut affinity, &expressions);
     affinity
+        .required_during_scheduling_ignored_during_execution
+        .get_or_insert_with(NodeSelector::default);
+    serde_json::to_value(affinity).unwrap_or_default()
+}
+
+/// Adds `expressions` to every required term of `affinity`, or as a term of their own when it
+/// has none: terms are ORed, so each must carry them. Nothing when `expressions` is empty.
+pub fn require_in_every_term(affinity: &mut NodeAffinity, expressions: &[NodeSelectorRequirement]) {
+    if expressions.is_empty() {
+        return;
+    }
+    let selector = affinity
+        .required_during_scheduling_ignored_during_execution
+        .get_or_insert_with(NodeSelector::default);
+    if selector.node_selector_terms.is_empty() {
+        selector
+            .node_selector_terms
+            .push(NodeSelectorTerm::default());
+    }
+    for term in &mut selector.node_selector_terms {
+        term.match_expressions
+            .get_or_insert_with(Vec::new)
+            .extend(expressions.iter().cloned());
+    }
 }
 
 #[cfg(test)]

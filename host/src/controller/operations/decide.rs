@@ -46,6 +46,9 @@ pub struct Observed {
     /// `spec.runAfter`: the operation's kind and name, and its phase (`None` when it does not
     /// exist).
     pub run_after: Option<(OperationKind, String, Option<OperationPhase>)>,
+    /// `spec.runAfter.affinityStrategy` with a policy: the operation whose placement is
+    /// followed (`dependOn`, else the `runAfter` one), as `run_after`.
+    pub depend_on: Option<(OperationKind, String, Option<OperationPhase>)>,
     /// The operation's Job.
     pub job: Option<JobView>,
     /// Whether the operation's CronJob exists.
@@ -160,13 +163,38 @@ pub fn next_step(o: &Observed) -> Step {
                 )
             }
             Some(p) => {
-                let p = match p {
-                    OperationPhase::None => "not started",
-                    other => phase_word(*other),
-                };
                 return wait(
                     "WaitingForRunAfter",
-                    format!("waiting for {kind} {name} to complete (it is {p})"),
+                    format!(
+                        "waiting for {kind} {name} to complete (it is {})",
+                        state(*p)
+                    ),
+                );
+            }
+        }
+    }
+    // The placement followed is recorded when that operation completes (Fluid waits too).
+    if let Some((kind, name, phase)) = &o.depend_on {
+        match phase {
+            Some(OperationPhase::Complete) => {}
+            None => {
+                return wait(
+                    "WaitingForDependOn",
+                    format!(
+                        "the pod is to run where {kind} {name} ran \
+                         (runAfter.affinityStrategy.dependOn), which does not exist yet"
+                    ),
+                )
+            }
+            Some(p) => {
+                return wait(
+                    "WaitingForDependOn",
+                    format!(
+                        "the pod is to run where {kind} {name} ran \
+                         (runAfter.affinityStrategy.dependOn): waiting for it to complete \
+                         (it is {})",
+                        state(*p)
+                    ),
                 );
             }
         }
@@ -186,9 +214,9 @@ pub fn next_step(o: &Observed) -> Step {
     Step::LockAndLaunch
 }
 
-fn phase_word(p: OperationPhase) -> &'static str {
+fn state(p: OperationPhase) -> &'static str {
     match p {
-        OperationPhase::None => "",
+        OperationPhase::None => "not started",
         OperationPhase::Pending => "Pending",
         OperationPhase::Executing => "Executing",
         OperationPhase::Complete => "Complete",
@@ -215,6 +243,7 @@ mod tests {
             }),
             dataset_name: "demo".into(),
             run_after: None,
+            depend_on: None,
             job: None,
             cron_job: false,
             ttl_expired: false,
@@ -304,6 +333,48 @@ mod tests {
             ..observed()
         };
         assert_eq!(next_step(&o), Step::LockAndLaunch);
+    }
+
+    #[test]
+    fn the_operation_whose_placement_is_followed_must_have_completed() {
+        for (phase, word) in [
+            (None, "does not exist"),
+            (Some(OperationPhase::Pending), "Pending"),
+            (Some(OperationPhase::Failed), "Failed"),
+        ] {
+            let o = Observed {
+                run_after: Some((
+                    OperationKind::DataLoad,
+                    "warm".into(),
+                    Some(OperationPhase::Complete),
+                )),
+                depend_on: Some((OperationKind::DataProcess, "convert".into(), phase)),
+                ..observed()
+            };
+            let w = waits(&o);
+            assert_eq!(w.reason, "WaitingForDependOn");
+            assert!(
+                w.message.contains("DataProcess convert") && w.message.contains(word),
+                "{}",
+                w.message
+            );
+        }
+        let o = Observed {
+            depend_on: Some((
+                OperationKind::DataProcess,
+                "convert".into(),
+                Some(OperationPhase::Complete),
+            )),
+            ..observed()
+        };
+        assert_eq!(next_step(&o), Step::LockAndLaunch);
+        // runAfter is waited for first.
+        let o = Observed {
+            run_after: Some((OperationKind::DataLoad, "warm".into(), None)),
+            depend_on: Some((OperationKind::DataLoad, "warm".into(), None)),
+            ..observed()
+        };
+        assert_eq!(waits(&o).reason, "WaitingForRunAfter");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use fluid_plugin_api::types::{DataProcess, OperationKind};
 use fluid_plugin_api::OperationPlan;
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+    Container, PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
@@ -153,6 +154,25 @@ pub fn backup_infos(backup_path: &str, pod_node: Option<&str>) -> BTreeMap<Strin
         ("BackupLocationPath".to_owned(), backup_path.to_owned()),
         ("BackupLocationNodeName".to_owned(), node.to_owned()),
     ])
+}
+
+/// The pod of a completed Job that did the work: the one that succeeded (Fluid's choice), or,
+/// should the read predate its end, the newest one scheduled that has not failed.
+pub fn worker_pod(pods: Vec<Pod>) -> Option<Pod> {
+    let phase = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.clone());
+    let mut scheduled: Vec<Pod> = pods
+        .into_iter()
+        .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
+        .filter(|p| phase(p).as_deref() != Some("Failed"))
+        .collect();
+    scheduled.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let succeeded = scheduled
+        .iter()
+        .rposition(|p| phase(p).as_deref() == Some("Succeeded"));
+    match succeeded {
+        Some(i) => Some(scheduled.swap_remove(i)),
+        None => scheduled.pop(),
+    }
 }
 
 /// The pod of a DataProcess: the user's pod spec, or a container running the script, with the
@@ -440,6 +460,37 @@ mod tests {
             op["spec"]["processor"]["job"]["podSpec"]["resourceClaims"][0],
             json!({"name": "gpu", "resourceClaimTemplateName": "t"})
         );
+    }
+
+    #[test]
+    fn the_worker_pod_is_the_one_that_succeeded() {
+        let pod = |name: &str, created: &str, node: Option<&str>, phase: &str| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "creationTimestamp": created},
+                "spec": {"containers": [], "nodeName": node},
+                "status": {"phase": phase}}))
+            .unwrap()
+        };
+        let name = |p: Option<Pod>| p.and_then(|p| p.metadata.name);
+        let failed = pod("a", "2026-01-01T00:00:00Z", Some("n1"), "Failed");
+        let done = pod("b", "2026-01-01T00:01:00Z", Some("n2"), "Succeeded");
+        let running = pod("c", "2026-01-01T00:02:00Z", Some("n3"), "Running");
+        let unscheduled = pod("d", "2026-01-01T00:03:00Z", None, "Pending");
+        assert_eq!(
+            name(worker_pod(vec![running.clone(), done, failed.clone()])),
+            Some("b".into())
+        );
+        // The read predates the pod's end: the newest scheduled one still going.
+        assert_eq!(
+            name(worker_pod(vec![
+                unscheduled.clone(),
+                running,
+                failed.clone()
+            ])),
+            Some("c".into())
+        );
+        assert_eq!(name(worker_pod(vec![failed, unscheduled])), None);
+        assert_eq!(name(worker_pod(vec![])), None);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! does the work (the `operate` hook; the host itself for DataProcess), and the controller
 //! runs it as a Job (a CronJob for `policy: Cron`) and follows it to Complete or Failed.
 //!
-//! [`decide`] is the pure decision, [`reconcile`] the I/O around it.
+//! [`decide`] is the pure decision, [`reconcile`] the I/O around it; [`affinity`] places an
+//! operation's pod where an operation before it ran (`runAfter.affinityStrategy`).
 
+pub mod affinity;
 pub mod cron;
 pub mod decide;
 pub mod job;
@@ -154,8 +156,8 @@ fn changed<K: Resource>(c: Option<Change<K>>) -> Option<(Option<String>, Option<
 }
 
 /// What wakes the controller of `kind`: its Jobs and CronJobs, its Datasets (a Dataset bound
-/// or a lock released), and the operations it runs after (of any kind). After a lag, every
-/// operation of the kind.
+/// or a lock released), and the operations it runs after or whose placement it follows (of
+/// any kind). After a lag, every operation of the kind.
 pub fn triggers(
     kind: OperationKind,
     caches: &Caches,
@@ -193,9 +195,10 @@ pub fn triggers(
         v.dataset_namespace == ns && v.dataset_name == name
     };
     let after = |v: &view::SpecView, other: OperationKind, ns: &str, name: &str| {
-        v.run_after
-            .as_ref()
-            .is_some_and(|(k, n, m)| *k == other && n == ns && m == name)
+        v.run_after.as_ref().is_some_and(|r| r.is(other, ns, name))
+            || v.follow
+                .as_ref()
+                .is_some_and(|f| f.depend_on.is(other, ns, name))
     };
     let datasets = caches
         .datasets

@@ -1,6 +1,7 @@
 //! The I/O around [`super::decide::next_step`]: read the operation, its Dataset, its Job and
 //! the operation it runs after from the watch caches; do the step; write the status once.
 
+use super::affinity;
 use super::cron::Schedule;
 use super::decide::{next_step, DatasetView, JobView, Observed, Step, Wait};
 use super::job::{self, OperationMeta};
@@ -17,7 +18,7 @@ use fluid_plugin_api::types::{
     OperationStatus,
 };
 use fluid_plugin_api::{OperateInput, OperationPlan};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, NodeAffinity, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -95,6 +96,14 @@ pub fn holders(dataset: &Value, kind: OperationKind) -> Vec<String> {
         .collect()
 }
 
+/// An operation's status (empty when it has none or an unreadable one).
+fn status_of(o: &DynamicObject) -> OperationStatus {
+    o.data
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or_default()
+}
+
 fn seconds_between(from: &Time, to: Timestamp) -> i64 {
     (to.as_second() - from.0.as_second()).max(0)
 }
@@ -132,6 +141,13 @@ pub async fn reconcile(
         )
         .map(|d| to_wire(&d));
     let job_name = job::job_name(kind, &name);
+    // The status of the operation whose placement this one follows.
+    let followed = spec.follow.as_ref().and_then(|f| {
+        let d = &f.depend_on;
+        ctx.ops
+            .operation(d.kind, &d.namespace, &d.name)
+            .map(|o| status_of(&o))
+    });
     let now = Timestamp::now();
     let ended_at = status
         .conditions
@@ -154,13 +170,16 @@ pub async fn reconcile(
             holders: holders(d, kind),
         }),
         dataset_name: format!("{}/{}", spec.dataset_namespace, spec.dataset_name),
-        run_after: spec.run_after.as_ref().map(|(k, rns, rname)| {
-            let phase = ctx.ops.operation(*k, rns, rname).map(|o| {
-                serde_json::from_value::<OperationStatus>(to_wire(&o)["status"].clone())
-                    .unwrap_or_default()
-                    .phase
-            });
-            (*k, rname.clone(), phase)
+        run_after: spec.run_after.as_ref().map(|r| {
+            let phase = ctx
+                .ops
+                .operation(r.kind, &r.namespace, &r.name)
+                .map(|o| status_of(&o).phase);
+            (r.kind, r.name.clone(), phase)
+        }),
+        depend_on: spec.follow.as_ref().map(|f| {
+            let d = &f.depend_on;
+            (d.kind, d.name.clone(), followed.as_ref().map(|s| s.phase))
         }),
         job: (spec.policy != OperationPolicy::Cron)
             .then(|| ctx.ops.job(&ns, &job_name))
@@ -183,6 +202,7 @@ pub async fn reconcile(
         spec: &spec,
         dataset: dataset.as_ref(),
         job_name: &job_name,
+        followed: followed.as_ref().and_then(|s| s.node_affinity.as_ref()),
         now,
     };
     let mut draft = status.clone();
@@ -327,6 +347,8 @@ struct Pass<'a> {
     spec: &'a SpecView,
     dataset: Option<&'a Value>,
     job_name: &'a str,
+    /// The placement recorded by the operation this one follows.
+    followed: Option<&'a NodeAffinity>,
     now: Timestamp,
 }
 
@@ -356,7 +378,10 @@ impl Pass<'_> {
             draft.duration = "Unfinished".into();
         }
         draft.waiting_for = Some(fluid_plugin_api::types::WaitingStatus {
-            operation_complete: Some(wait.reason == "WaitingForRunAfter"),
+            operation_complete: Some(matches!(
+                wait.reason,
+                "WaitingForRunAfter" | "WaitingForDependOn"
+            )),
         });
         set_condition(draft, "Waiting", wait.reason, &wait.message);
         let said_before = before
@@ -460,7 +485,7 @@ impl Pass<'_> {
         let planned = self.plan().await;
         let refused = matches!(planned, Err(PlanError::Refused(_)));
         let give_up = count_refusal(&self.ctx.refusals, uid, refused);
-        let plan = match planned {
+        let mut plan = match planned {
             Ok(plan) => plan,
             Err(PlanError::Unsupported(message)) => {
                 self.finish(draft, Some(("NotSupported", message))).await?;
@@ -504,6 +529,10 @@ impl Pass<'_> {
         let schedule = (self.spec.policy == OperationPolicy::Cron)
             .then_some(self.spec.schedule.as_deref())
             .flatten();
+        if let Some(follow) = &self.spec.follow {
+            let pod = plan.pod_template.spec.get_or_insert_with(Default::default);
+            pod.affinity = affinity::follow(&follow.policy, self.followed, pod.affinity.take());
+        }
         let workload = job::workload(&meta, &plan, schedule);
         self.ctx.cluster.apply(self.namespace(), workload).await?;
         let what = if schedule.is_some() { "CronJob" } else { "Job" };
@@ -555,13 +584,27 @@ impl Pass<'_> {
         draft.waiting_for = None;
         match &failure {
             None => {
+                let backup = kind == OperationKind::DataBackup;
+                let record = self.spec.records_placement && draft.node_affinity.is_none();
+                // Read once, at the end: where the Job's pod ran.
+                let pod = if backup || record {
+                    self.job_pod().await?
+                } else {
+                    None
+                };
+                let node = pod
+                    .as_ref()
+                    .and_then(|p| p.spec.as_ref())
+                    .and_then(|s| s.node_name.as_deref());
+                if backup {
+                    let path = self.wire["spec"]["backupPath"].as_str().unwrap_or_default();
+                    draft.infos = Some(job::backup_infos(path, node));
+                }
+                if record {
+                    draft.node_affinity = self.placement(pod.as_ref(), node).await?;
+                }
                 draft.phase = OperationPhase::Complete;
                 draft.last_successful_time = Some(Time(self.now));
-                if kind == OperationKind::DataBackup {
-                    let path = self.wire["spec"]["backupPath"].as_str().unwrap_or_default();
-                    let node = self.job_pod_node().await;
-                    draft.infos = Some(job::backup_infos(path, node.as_deref()));
-                }
                 set_condition(
                     draft,
                     "Complete",
@@ -589,21 +632,54 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// The node the Job's (last) pod ran on, if it can be read.
-    async fn job_pod_node(&self) -> Option<String> {
+    /// The pod of the Job that did the work (see [`job::worker_pod`]).
+    async fn job_pod(&self) -> Result<Option<Pod>, OperationError> {
         let pods: Api<Pod> = Api::namespaced(self.ctx.cluster.client().clone(), self.namespace());
         let params = ListParams::default().labels(&format!("job-name={}", self.job_name));
-        match pods.list(&params).await {
-            Ok(list) => list
-                .items
-                .into_iter()
-                .filter_map(|p| p.spec.and_then(|s| s.node_name))
-                .next_back(),
-            Err(e) => {
-                tracing::warn!(job = self.job_name, error = %e, "reading the pods of the job");
-                None
-            }
-        }
+        let list = pods
+            .list(&params)
+            .await
+            .map_err(api_err(format!("list the pods of Job {}", self.job_name)))?;
+        Ok(job::worker_pod(list.items))
+    }
+
+    /// What the operation records of where its pod ran (`status.nodeAffinity`): the labels of
+    /// the pod's node. Nothing, with a Warning, when the pod or its node is gone.
+    async fn placement(
+        &self,
+        pod: Option<&Pod>,
+        node: Option<&str>,
+    ) -> Result<Option<NodeAffinity>, OperationError> {
+        let Some(node) = node else {
+            let message = format!(
+                "status.nodeAffinity not recorded: no pod of Job {} ran on a node",
+                self.job_name
+            );
+            self.event(true, "NodeAffinityNotRecorded", &message).await;
+            return Ok(None);
+        };
+        // One read of one node's metadata per completed operation: the host watches no nodes
+        // (a watch would stream every node's updates to serve this read).
+        let nodes: Api<Node> = Api::all(self.ctx.cluster.client().clone());
+        let Some(meta) = nodes
+            .get_metadata_opt(node)
+            .await
+            .map_err(api_err(format!("read node {node}")))?
+        else {
+            let message = format!("status.nodeAffinity not recorded: node {node} is gone");
+            self.event(true, "NodeAffinityNotRecorded", &message).await;
+            return Ok(None);
+        };
+        // The operation's annotation, else its pods' (Fluid copies the former onto the latter).
+        let exposed = [
+            self.obj.metadata.annotations.as_ref(),
+            pod.and_then(|p| p.metadata.annotations.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|a| a.get(affinity::EXPOSED_LABELS_ANNOTATION));
+        let labels = meta.metadata.labels.unwrap_or_default();
+        Ok(affinity::record(&labels, exposed.map(String::as_str)))
     }
 
     fn dataset_api(&self) -> Api<DynamicObject> {

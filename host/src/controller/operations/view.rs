@@ -1,6 +1,8 @@
 //! What the controller needs of an operation's spec, the same for every kind: its Dataset, its
-//! policy and schedule, what it runs after, its time to live, and what is wrong with it. Pure.
+//! policy and schedule, what it runs after and whose placement it follows, its time to live,
+//! and what is wrong with it. Pure.
 
+use super::affinity::{self, Follow};
 use super::cron::Schedule;
 use fluid_plugin_api::types::{
     DataBackup, DataLoad, DataMigrate, DataProcess, OperationKind, OperationPolicy, OperationRef,
@@ -8,6 +10,33 @@ use fluid_plugin_api::types::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// An operation by kind, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationKey {
+    /// Its kind.
+    pub kind: OperationKind,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl OperationKey {
+    /// The operation of `kind` named `name` in `namespace`.
+    pub fn new(kind: OperationKind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        OperationKey {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Whether this is the operation of `kind` named `name` in `namespace`.
+    pub fn is(&self, kind: OperationKind, namespace: &str, name: &str) -> bool {
+        self.kind == kind && self.namespace == namespace && self.name == name
+    }
+}
 
 /// The parts of an operation's spec every kind has.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -20,8 +49,12 @@ pub struct SpecView {
     pub policy: OperationPolicy,
     /// The cron schedule, for `Cron`.
     pub schedule: Option<String>,
-    /// `runAfter`: kind, namespace, name.
-    pub run_after: Option<(OperationKind, String, String)>,
+    /// `runAfter`.
+    pub run_after: Option<OperationKey>,
+    /// `runAfter.affinityStrategy`, when it has a policy.
+    pub follow: Option<Follow>,
+    /// Whether the operation records where its pod ran (`status.nodeAffinity`).
+    pub records_placement: bool,
     /// `ttlSecondsAfterFinished`.
     pub ttl_seconds: Option<i64>,
     /// What is wrong with the spec: `field: reason`.
@@ -48,6 +81,7 @@ pub fn spec_view(kind: OperationKind, op: &Value) -> SpecView {
     let read = || -> Result<SpecView, String> {
         let mut v = SpecView::default();
         let run_after: Option<OperationRef>;
+        let mut parallelism = 1;
         match kind {
             OperationKind::DataLoad => {
                 let load: DataLoad = typed(kind, op)?;
@@ -68,6 +102,7 @@ pub fn spec_view(kind: OperationKind, op: &Value) -> SpecView {
                 }
                 (v.policy, v.schedule, run_after) = (s.policy, s.schedule, s.run_after);
                 v.ttl_seconds = s.ttl_seconds_after_finished.map(i64::from);
+                parallelism = s.parallelism;
             }
             OperationKind::DataProcess => {
                 let process: DataProcess = typed(kind, op)?;
@@ -108,8 +143,11 @@ pub fn spec_view(kind: OperationKind, op: &Value) -> SpecView {
         if v.dataset_name.is_empty() {
             return Err("spec.dataset: the Dataset to work on is not named".into());
         }
+        if let Some(r) = &run_after {
+            v.follow = affinity::read_strategy(ns, r)?;
+        }
         v.run_after = run_after.map(|r| {
-            (
+            OperationKey::new(
                 r.kind,
                 r.namespace
                     .filter(|n| !n.is_empty())
@@ -117,6 +155,8 @@ pub fn spec_view(kind: OperationKind, op: &Value) -> SpecView {
                 r.name,
             )
         });
+        v.records_placement =
+            affinity::records_placement(v.policy == OperationPolicy::Cron, kind, parallelism);
         if v.policy == OperationPolicy::Cron {
             let schedule = v
                 .schedule
@@ -172,9 +212,83 @@ mod tests {
         assert_eq!(v.policy, OperationPolicy::Cron);
         assert_eq!(
             v.run_after,
-            Some((OperationKind::DataMigrate, "ns".into(), "copy".into()))
+            Some(OperationKey::new(OperationKind::DataMigrate, "ns", "copy"))
         );
         assert_eq!(v.ttl_seconds, Some(30));
+        // A Cron load runs many pods: it records no placement.
+        assert!(!v.records_placement);
+        assert_eq!(v.follow, None);
+    }
+
+    #[test]
+    fn the_affinity_strategy_is_read_and_a_bad_one_named() {
+        let v = spec_view(
+            OperationKind::DataProcess,
+            &op(
+                "DataProcess",
+                json!({"dataset": {"name": "demo", "mountPath": "/d"}, "processor": {},
+                    "runAfter": {"kind": "DataLoad", "name": "warm", "affinityStrategy": {
+                        "policy": "Require", "requires": [{"name": "gpu"}],
+                        "dependOn": {"kind": "DataMigrate", "name": "copy"}}}}),
+            ),
+        );
+        assert_eq!(v.invalid, None);
+        assert!(v.records_placement);
+        assert_eq!(
+            v.follow,
+            Some(Follow {
+                depend_on: OperationKey::new(OperationKind::DataMigrate, "ns", "copy"),
+                policy: affinity::Policy::Require(vec!["gpu".into()]),
+            })
+        );
+        let v = spec_view(
+            OperationKind::DataLoad,
+            &op(
+                "DataLoad",
+                json!({"dataset": {"name": "demo"}, "runAfter": {"kind": "DataLoad",
+                    "name": "warm", "affinityStrategy": {"policy": "Sometimes"}}}),
+            ),
+        );
+        assert!(v
+            .invalid
+            .unwrap()
+            .starts_with("spec.runAfter.affinityStrategy.policy"),);
+        // A migration by several workers records no single node.
+        let v = spec_view(
+            OperationKind::DataMigrate,
+            &op(
+                "DataMigrate",
+                json!({"from": {"dataset": {"name": "demo"}},
+                    "to": {"externalStorage": {"uri": "s3://c"}}, "parallelism": 2}),
+            ),
+        );
+        assert!(!v.records_placement);
+    }
+
+    #[test]
+    fn the_follow_sample_reads_as_a_require_after_its_load() {
+        let sample = include_str!("../../../../samples/dataload/follow.yaml");
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(sample)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let mut process = docs[1].clone();
+        process["metadata"]["namespace"] = json!("default");
+        let v = spec_view(OperationKind::DataProcess, &process);
+        assert_eq!(v.invalid, None);
+        assert_eq!(
+            v.follow,
+            Some(Follow {
+                depend_on: OperationKey::new(
+                    OperationKind::DataLoad,
+                    "default",
+                    "jfsdemo-warm-train"
+                ),
+                policy: affinity::Policy::Require(vec![affinity::HOSTNAME_LABEL.into()]),
+            })
+        );
+        assert!(
+            docs[0]["metadata"]["annotations"][affinity::EXPOSED_LABELS_ANNOTATION].is_string()
+        );
     }
 
     #[test]
