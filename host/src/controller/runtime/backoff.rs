@@ -7,7 +7,7 @@
 //! backoff is over unless what a user changes to fix it changed: the runtime's spec (its
 //! generation), its deletion, or its Dataset's spec.
 
-use kube::api::DynamicObject;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::time::{Duration, Instant};
 
 /// The backoff after the `n`th consecutive failure (from 0): 5 s doubling to 5 min.
@@ -27,12 +27,12 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// The inputs of `runtime` and its Dataset `dataset`.
-    pub fn of(runtime: &DynamicObject, dataset: Option<&DynamicObject>) -> Inputs {
+    /// The inputs of a runtime and its Dataset, from their metadata.
+    pub fn of(runtime: &ObjectMeta, dataset: Option<&ObjectMeta>) -> Inputs {
         Inputs {
-            runtime_generation: runtime.metadata.generation,
-            deleting: runtime.metadata.deletion_timestamp.is_some(),
-            dataset_generation: dataset.and_then(|d| d.metadata.generation),
+            runtime_generation: runtime.generation,
+            deleting: runtime.deletion_timestamp.is_some(),
+            dataset_generation: dataset.and_then(|d| d.generation),
         }
     }
 }

@@ -31,9 +31,10 @@ use super::hooks::{HookCallError, HookCaller};
 use super::schema::StatusSchema;
 use super::ControllerConfig;
 use crate::services::{Cluster, ClusterError, Helm, HelmError};
-use kube::api::DynamicObject;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::ApiResource;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use pass::Pass;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -124,18 +125,22 @@ impl RuntimeContext {
     }
 
     /// What a user would change to fix `runtime` (see [`backoff`]).
-    fn inputs(&self, runtime: &DynamicObject) -> backoff::Inputs {
-        let ns = runtime.metadata.namespace.as_deref().unwrap_or_default();
-        let name = runtime.metadata.name.as_deref().unwrap_or_default();
-        let dataset = self.caches.dataset(&self.caches.dataset_kind, ns, name);
-        backoff::Inputs::of(runtime, dataset.as_deref())
+    fn inputs(&self, runtime: &ObjectMeta) -> backoff::Inputs {
+        let ns = runtime.namespace.as_deref().unwrap_or_default();
+        let name = runtime.name.as_deref().unwrap_or_default();
+        let dataset = self
+            .caches
+            .datasets
+            .store
+            .get(&ObjectRef::new_with(name, self.caches.dataset_kind.clone()).within(ns));
+        backoff::Inputs::of(runtime, dataset.as_ref().map(|d| &d.metadata))
     }
 
     /// How long a pass of `runtime` waits for its failure backoff (`None`: it runs now).
-    fn held(&self, key: &str, runtime: &DynamicObject) -> Option<Duration> {
-        let inputs = self.inputs(runtime);
+    fn held(&self, key: &str, runtime: &ObjectMeta) -> Option<Duration> {
         let failures = self.failures.lock().ok()?;
-        backoff::held(failures.get(key), &inputs, Instant::now())
+        let failed = failures.get(key)?;
+        backoff::held(Some(failed), &self.inputs(runtime), Instant::now())
     }
 
     fn forget(&self, key: &str) {
@@ -151,22 +156,22 @@ pub async fn reconcile(
     stored: Arc<StoredObject>,
     ctx: Arc<RuntimeContext>,
 ) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let id: periodic::Key = (
+        stored.metadata.namespace.clone().unwrap_or_default(),
+        stored.metadata.name.clone().unwrap_or_default(),
+    );
+    let key = format!("{}/{}", id.0, id.1);
+    // Woken by its own failed pass's writes: wait for the backoff (the pass would fail alike).
+    if let Some(wait) = ctx.held(&key, &stored.metadata) {
+        tracing::debug!(kind = %ctx.kind.kind, runtime = %key, ?wait, "held by the failure backoff");
+        return Ok(Action::requeue(wait));
+    }
     let Some(obj) = stored.object() else {
         return Err(ReconcileError::Invalid(
             "the cached runtime does not decode".into(),
         ));
     };
-    let started = Instant::now();
-    let id: periodic::Key = (
-        obj.metadata.namespace.clone().unwrap_or_default(),
-        obj.metadata.name.clone().unwrap_or_default(),
-    );
-    let key = format!("{}/{}", id.0, id.1);
-    // Woken by its own failed pass's writes: wait for the backoff (the pass would fail alike).
-    if let Some(wait) = ctx.held(&key, &obj) {
-        tracing::debug!(kind = %ctx.kind.kind, runtime = %key, ?wait, "held by the failure backoff");
-        return Ok(Action::requeue(wait));
-    }
     let mut synced = false;
     let result = match Pass::new(&ctx, obj) {
         Ok(mut pass) => {
@@ -213,10 +218,7 @@ pub fn error_policy(
         obj.metadata.namespace.as_deref().unwrap_or_default(),
         obj.metadata.name.as_deref().unwrap_or_default()
     );
-    let Some(obj) = obj.object() else {
-        return Action::requeue(backoff::after(0));
-    };
-    let inputs = ctx.inputs(&obj);
+    let inputs = ctx.inputs(&obj.metadata);
     let Ok(mut failures) = ctx.failures.lock() else {
         return Action::requeue(backoff::after(0));
     };
