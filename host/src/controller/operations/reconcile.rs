@@ -830,7 +830,7 @@ mod tests {
         let v = job_view(&job);
         assert!(!v.complete && v.failed.is_none());
         let done: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
-            "status": {"succeeded": 2, "completedIndexes": "0-1", "conditions": [
+            "status": {"succeeded": 2, "completedIndexes": "0,1", "conditions": [
                 {"type": "SuccessCriteriaMet", "status": "True"},
                 {"type": "Complete", "status": "True"}]}
         }))
