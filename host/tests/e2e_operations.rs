@@ -5,8 +5,10 @@
 //! CronJob and reports the next run; a DataLoad on an engine without data operations (the
 //! reference engine) ends Failed naming it; a completed DataLoad records its pod's node in
 //! `status.nodeAffinity` and DataLoads after it with `affinityStrategy` Require / Prefer get
-//! node affinity to it; deletion leaves no Job, CronJob or lock; a
-//! DataMigrate the engine refuses to plan (parallelism 2) ends Failed with its message. On the
+//! node affinity to it; deletion leaves no Job, CronJob or lock; a DataMigrate of
+//! parallelism 2 runs as an Indexed Job of two pods whose script picks each pod's key range
+//! from `JOB_COMPLETION_INDEX`, and completes when both have; a DataMigrate the engine refuses
+//! to plan (parallelism 96, more pods than key ranges) ends Failed with its message. On the
 //! Alluxio sample, a DataLoad's and a DataBackup's Jobs hold the rendered commands and
 //! complete, the backup reporting its node; a DataMigrate fails as not supported.
 //!
@@ -223,15 +225,65 @@ spec:
     .await
     .unwrap();
 
-    // A spec the engine cannot run: refused at each try (PlanFailed Events), Failed at the
-    // third with the engine's message naming the field.
-    apply(
-        ns,
-        &format!(
-            "apiVersion: data.fluid.io/v1alpha1
+    // A parallel migration: an Indexed Job of two pods, each choosing its key range from
+    // JOB_COMPLETION_INDEX; complete when kwok has ended both pods Succeeded.
+    apply(ns, &datamigrate(ns, "wide", 2));
+    let job = wait_until("Job wide-migrate", WAIT, || async {
+        get(ns, "job/wide-migrate").ok_or_else(|| "no job yet".to_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    assert_eq!(job["spec"]["completions"], 2);
+    assert_eq!(job["spec"]["parallelism"], 2);
+    let text = job.to_string();
+    for v in SECRET_VALUES {
+        assert!(!text.contains(v), "a secret value is in the Job: {text}");
+    }
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let script = container["command"][2].as_str().unwrap();
+    for line in [
+        "case \"${JOB_COMPLETION_INDEX-}\" in",
+        "0) set -- --end N\"$top\" ;;",
+        "1) set -- --start N\"$top\" ;;",
+        "sync \"$@\" \"jfs://FLUID_METAURL/demo/\" \"s3://backup/train\"",
+    ] {
+        assert!(script.contains(line), "{line} not in {script}");
+    }
+    assert_eq!(
+        container["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "jfs-secret"
+    );
+    let wide = wait_phase(ns, "datamigrate/wide", "Complete").await;
+    assert!(common::objects::condition(&wide, "Complete").is_some());
+    let job = get(ns, "job/wide-migrate").unwrap();
+    assert_eq!(job["status"]["succeeded"], 2, "{}", job["status"]);
+    // Kubernetes writes two consecutive indexes as a list, three or more as a range.
+    assert_eq!(job["status"]["completedIndexes"], "0,1");
+    kubectl(["delete", "-n", ns, "datamigrate", "wide", "--wait=true"]).unwrap();
+
+    // A spec the engine cannot run (more pods than key ranges): refused at each try
+    // (PlanFailed Events), Failed at the third with the engine's message naming the field.
+    apply(ns, &datamigrate(ns, "too-wide", 96));
+    let too_wide = wait_phase(ns, "datamigrate/too-wide", "Failed").await;
+    let failed = common::objects::condition(&too_wide, "Failed").unwrap();
+    assert_eq!(failed["reason"], "PlanFailed");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.parallelism: 96") && message.contains("at most 95"),
+        "{message}"
+    );
+    assert!(get(ns, "job/too-wide-migrate").is_none());
+    kubectl(["delete", "-n", ns, "datamigrate", "too-wide", "--wait=true"]).unwrap();
+}
+
+/// A DataMigrate of `parallelism` pods from the JuiceFS sample to external storage.
+fn datamigrate(ns: &str, name: &str, parallelism: u32) -> String {
+    format!(
+        "apiVersion: data.fluid.io/v1alpha1
 kind: DataMigrate
 metadata:
-  name: wide
+  name: {name}
 spec:
   from:
     dataset:
@@ -240,17 +292,9 @@ spec:
   to:
     externalStorage:
       uri: s3://backup/train
-  parallelism: 2
+  parallelism: {parallelism}
 "
-        ),
-    );
-    let wide = wait_phase(ns, "datamigrate/wide", "Failed").await;
-    let failed = common::objects::condition(&wide, "Failed").unwrap();
-    assert_eq!(failed["reason"], "PlanFailed");
-    let message = failed["message"].as_str().unwrap();
-    assert!(message.contains("spec.parallelism"), "{message}");
-    assert!(get(ns, "job/wide-migrate").is_none());
-    kubectl(["delete", "-n", ns, "datamigrate", "wide", "--wait=true"]).unwrap();
+    )
 }
 
 /// The node the pod of Job `job` ran on.

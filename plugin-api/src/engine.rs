@@ -278,6 +278,16 @@ pub struct OperationPlan {
     /// into it; its phase before is restored when the operation ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_phase: Option<crate::types::DatasetPhase>,
+    /// Run this many pods of the template at once, as an Indexed Job (`completions` =
+    /// `parallelism` = N): each pod finds its index, 0 to N-1, in the environment variable
+    /// `JOB_COMPLETION_INDEX`, which Kubernetes sets, and does its share of the work; the
+    /// operation completes when every index has succeeded. `None` (or 1) runs one pod.
+    ///
+    /// Added without a protocol minor: a host that does not know the field ignores it and
+    /// runs one pod, in which `JOB_COMPLETION_INDEX` is unset, so the template must do the
+    /// whole work when it is unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
 }
 
 /// A cache engine. Every hook has a default that returns [`Outcome::Default`], meaning the

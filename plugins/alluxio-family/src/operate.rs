@@ -233,6 +233,7 @@ fn load(load: &DataLoad, o: &Input<'_>) -> Result<OperationPlan, HookError> {
     Ok(OperationPlan {
         pod_template: serde_json::from_value(strip_nulls(pod))?,
         dataset_phase: None,
+        parallelism: None,
     })
 }
 
@@ -298,6 +299,7 @@ fn backup(b: &DataBackup, o: &Input<'_>) -> Result<OperationPlan, HookError> {
     Ok(OperationPlan {
         pod_template: serde_json::from_value(strip_nulls(pod))?,
         dataset_phase: None,
+        parallelism: None,
     })
 }
 

@@ -7,7 +7,10 @@
 //!   node's worker serves from. (Fluid execs the warmup in each worker pod instead.)
 //! - DataMigrate: `juicefs sync` between the Dataset (`jfs://FLUID_METAURL/<subpath>/<path>`)
 //!   and external storage or another JuiceFS Dataset, with the migration's `options` as flags;
-//!   the Dataset being written is `DataMigrating` while it runs.
+//!   the Dataset being written is `DataMigrating` while it runs. With `parallelism` N > 1 the
+//!   plan asks the host for an Indexed Job of N pods, and each pod's shell picks its range of
+//!   the keys (`--start` / `--end`, cut by first character) from `JOB_COMPLETION_INDEX`; a pod
+//!   without it syncs everything. (Fluid starts sync workers over ssh instead.)
 //!
 //! Secrets reach the pod only as `env[].valueFrom.secretKeyRef`; the script names them as
 //! `${VAR}`, which the shell expands inside the container. Community edition only: an
@@ -235,6 +238,7 @@ fn load(load: &DataLoad, o: &Objects<'_>) -> Result<OperationPlan, HookError> {
     Ok(OperationPlan {
         pod_template: serde_json::from_value(strip_nulls(pod))?,
         dataset_phase: None,
+        parallelism: None,
     })
 }
 
@@ -337,23 +341,119 @@ fn external_env(o: &EncryptOption, var: &str, field: &str) -> Result<SecretEnv, 
     })
 }
 
-/// The `juicefs sync` line of a migration, and the secrets it reads.
+/// The first characters a parallel migration splits the keys on: printable ASCII, space to
+/// `~`.
+const SPLIT_FIRST: u8 = b' ';
+const SPLIT_LAST: u8 = b'~';
+/// The most pods a migration runs at once: one per character split on.
+pub const MAX_PARALLELISM: u32 = (SPLIT_LAST - SPLIT_FIRST + 1) as u32;
+/// The greatest character (U+10FFFF). `c` followed by it sorts after every key starting
+/// with `c` (but the one key that is exactly that, a name no one uses) and before every key
+/// starting with the next character; `juicefs sync` treats `--start` and `--end` as
+/// exclusive or inclusive depending on the storage, so a bound must itself be no key.
+const TOP: char = '\u{10FFFF}';
+
+/// One pod's share of a parallel migration: the keys whose first character comes after
+/// `after` (every key when `None`) and is at most `through` (every key when `None`). The
+/// first range has no `after`, so it takes the keys starting below space too; the last has
+/// no `through`, so it takes every key starting with a non-ASCII character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The last first-character of the range before.
+    pub after: Option<char>,
+    /// The last first-character of this range.
+    pub through: Option<char>,
+}
+
+impl KeyRange {
+    /// `juicefs sync --start`: the lower bound, exclusive, which no key equals.
+    pub fn start(&self) -> Option<String> {
+        self.after.map(|c| format!("{c}{TOP}"))
+    }
+
+    /// `juicefs sync --end`: the upper bound, exclusive, which no key equals.
+    pub fn end(&self) -> Option<String> {
+        self.through.map(|c| format!("{c}{TOP}"))
+    }
+
+    /// Whether `key` is in the range, as `juicefs sync` compares keys (bytes).
+    pub fn contains(&self, key: &str) -> bool {
+        let key = key.as_bytes();
+        self.start().is_none_or(|s| key > s.as_bytes())
+            && self.end().is_none_or(|e| key < e.as_bytes())
+    }
+}
+
+/// The key ranges of `n` pods: contiguous, in key order, together every key. The printable
+/// characters are dealt out evenly by their order, not by how many keys start with each.
+pub fn key_ranges(n: u32) -> Result<Vec<KeyRange>, String> {
+    if n == 0 || n > MAX_PARALLELISM {
+        return Err(format!(
+            "{n}: a migration splits the keys by their first character into at most \
+             {MAX_PARALLELISM} ranges (one per printable ASCII character), one pod each"
+        ));
+    }
+    // Range i starts at the character `cut(i)`.
+    let cut = |i: u32| char::from(SPLIT_FIRST + (i * MAX_PARALLELISM / n) as u8);
+    let before = |c: char| char::from(c as u8 - 1);
+    Ok((0..n)
+        .map(|i| KeyRange {
+            after: (i > 0).then(|| before(cut(i))),
+            through: (i + 1 < n).then(|| before(cut(i + 1))),
+        })
+        .collect())
+}
+
+/// The shell that sets the positional parameters to this pod's `--start` / `--end` from
+/// `JOB_COMPLETION_INDEX`: nothing when it is unset (a host running one pod: the pod syncs
+/// everything). The bounds are written with `printf` escapes, so the script stays ASCII.
+fn range_choice(ranges: &[KeyRange]) -> String {
+    let bound = |flag: &str, c: Option<char>| {
+        c.map(|c| format!(" {flag} {}\"$top\"", sh_quote(&c.to_string())))
+            .unwrap_or_default()
+    };
+    let top: String = TOP
+        .to_string()
+        .bytes()
+        .map(|b| format!("\\{b:03o}"))
+        .collect();
+    let mut lines = vec![
+        format!("top=$(printf '{top}')"),
+        "case \"${JOB_COMPLETION_INDEX-}\" in".to_owned(),
+        "'') set -- ;;".to_owned(),
+    ];
+    for (i, r) in ranges.iter().enumerate() {
+        lines.push(format!(
+            "{i}) set --{}{} ;;",
+            bound("--start", r.after),
+            bound("--end", r.through)
+        ));
+    }
+    lines.push(format!(
+        "*) echo \"JOB_COMPLETION_INDEX=$JOB_COMPLETION_INDEX: this migration has {} key ranges\" >&2; exit 1 ;;",
+        ranges.len()
+    ));
+    lines.push("esac".to_owned());
+    lines.join("\n")
+}
+
+/// The key ranges of a migration's pods, one per pod: `spec.parallelism` of them, refused
+/// above [`MAX_PARALLELISM`].
+pub fn migration_ranges(migrate: &DataMigrate) -> Result<Vec<KeyRange>, HookError> {
+    let n = u32::try_from(migrate.spec.parallelism.max(1)).unwrap_or(1);
+    key_ranges(n).map_err(|m| problem("spec.parallelism", m))
+}
+
+/// The script of a migration's pod, and the secrets it reads: the `juicefs sync` line, and
+/// for `spec.parallelism` N > 1 before it the choice of the pod's key range by its index
+/// (see [`key_ranges`]).
 pub fn sync_command(
     migrate: &DataMigrate,
     dataset: &Dataset,
     other: Option<&Dataset>,
 ) -> Result<(String, Vec<SecretEnv>), HookError> {
     let spec = &migrate.spec;
-    if spec.parallelism > 1 {
-        return Err(problem(
-            "spec.parallelism",
-            format!(
-                "{}: a parallel juicefs sync needs workers reached over ssh, which fluid-rs does \
-                 not set up; use parallelism 1 (and options threads for more threads)",
-                spec.parallelism
-            ),
-        ));
-    }
+    let ranges = migration_ranges(migrate)?;
     let mut datasets = vec![(dataset, METAURL_ENV)];
     if let Some(other) = other {
         datasets.push((other, OTHER_METAURL_ENV));
@@ -365,9 +465,18 @@ pub fn sync_command(
             envs.push(e);
         }
     }
-    let options = flags(&spec.options.clone().unwrap_or_default());
+    let mut options = flags(&spec.options.clone().unwrap_or_default());
+    let mut choice = String::new();
+    if ranges.len() > 1 {
+        choice = format!("{}\n", range_choice(&ranges));
+        options = if options.is_empty() {
+            "\"$@\"".to_owned()
+        } else {
+            format!("{options} \"$@\"")
+        };
+    }
     let line = format!(
-        "{} sync {}\"{from}\" \"{to}\"",
+        "{choice}{} sync {}\"{from}\" \"{to}\"",
         Edition::Community.cli(),
         if options.is_empty() {
             String::new()
@@ -415,5 +524,198 @@ fn migrate(migrate: &DataMigrate, o: &Objects<'_>) -> Result<OperationPlan, Hook
     Ok(OperationPlan {
         pod_template: serde_json::from_value(strip_nulls(pod))?,
         dataset_phase: into_dataset.then_some(DatasetPhase::DataMigrating),
+        parallelism: u32::try_from(migration_ranges(migrate)?.len())
+            .ok()
+            .filter(|n| *n > 1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(parallelism: i32) -> DataMigrate {
+        serde_json::from_value(json!({
+            "apiVersion": "data.fluid.io/v1alpha1", "kind": "DataMigrate",
+            "metadata": {"name": "m", "namespace": "ns"},
+            "spec": {"from": {"dataset": {"name": "demo", "namespace": "ns"}},
+                "to": {"externalStorage": {"uri": "s3://bucket/backup/"}},
+                "options": {"threads": "4"}, "parallelism": parallelism}}))
+        .unwrap()
+    }
+
+    fn dataset() -> Dataset {
+        serde_json::from_value(json!({
+            "apiVersion": "data.fluid.io/v1alpha1", "kind": "Dataset",
+            "metadata": {"name": "demo", "namespace": "ns"},
+            "spec": {"mounts": [{"name": "demo", "mountPoint": "juicefs:///",
+                "encryptOptions": [{"name": "metaurl",
+                    "valueFrom": {"secretKeyRef": {"name": "jfs-secret", "key": "metaurl"}}}]}]}
+        }))
+        .unwrap()
+    }
+
+    /// Keys of every first byte a name can have, at the edges of each range.
+    fn keys() -> Vec<String> {
+        let mut keys = vec![];
+        for c in (1u8..=0x7f)
+            .map(char::from)
+            .chain(['é', '中', '😀', '\u{10FFFE}'])
+        {
+            for rest in ["", "/x", "a", "~~", "\u{10FFFE}", "\u{10FFFF}a"] {
+                keys.push(format!("{c}{rest}"));
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn the_ranges_of_every_parallelism_cover_every_key_once_in_order() {
+        let keys = keys();
+        for n in 1..=MAX_PARALLELISM {
+            let ranges = key_ranges(n).unwrap();
+            assert_eq!(ranges.len(), n as usize);
+            assert_eq!(ranges[0].after, None, "{n}");
+            assert_eq!(ranges[n as usize - 1].through, None, "{n}");
+            for pair in ranges.windows(2) {
+                // Contiguous: each range starts where the one before ends.
+                assert_eq!(pair[0].through, pair[1].after, "{n}: {pair:?}");
+            }
+            for r in &ranges {
+                if let (Some(a), Some(t)) = (r.after, r.through) {
+                    assert!(a < t, "{n}: an empty range {r:?}");
+                }
+            }
+            for key in &keys {
+                let holders = ranges.iter().filter(|r| r.contains(key)).count();
+                assert_eq!(holders, 1, "{n} ranges: {key:?} is in {holders}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_pod_syncs_everything_and_too_many_are_refused_naming_the_field() {
+        assert_eq!(
+            key_ranges(1).unwrap(),
+            [KeyRange {
+                after: None,
+                through: None
+            }]
+        );
+        let two = key_ranges(2).unwrap();
+        assert_eq!(two[0].through, Some('N'));
+        assert!(two[0].contains("B.txt") && two[1].contains("alpha") && two[1].contains("é"));
+        assert!(key_ranges(0).is_err());
+        let e = migration_ranges(&migration(MAX_PARALLELISM as i32 + 1)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("spec.parallelism: 96: ")
+                && e.to_string().contains("at most 95"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_migration_of_one_pod_keeps_its_single_sync_line() {
+        let (line, envs) = sync_command(&migration(1), &dataset(), None).unwrap();
+        assert_eq!(
+            line,
+            "/usr/local/bin/juicefs sync --threads=4 \"jfs://FLUID_METAURL/\" \"s3://bucket/backup/\""
+        );
+        assert_eq!(envs.len(), 1);
+    }
+
+    /// The arguments the range choice of `n` pods gives the pod of `index` (unset: `None`),
+    /// as the shell passes them.
+    fn chosen(n: i32, index: Option<&str>) -> std::process::Output {
+        let (script, _) = sync_command(&migration(n), &dataset(), None).unwrap();
+        let choice = script.rsplit_once('\n').unwrap().0;
+        let mut sh = std::process::Command::new("sh");
+        sh.arg("-c")
+            .arg(format!(
+                "{choice}\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done"
+            ))
+            .env_remove("JOB_COMPLETION_INDEX");
+        if let Some(i) = index {
+            sh.env("JOB_COMPLETION_INDEX", i);
+        }
+        sh.output().unwrap()
+    }
+
+    fn args(out: std::process::Output) -> Vec<String> {
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn each_index_gets_its_bounds_from_the_shell_and_no_index_gets_none() {
+        let (script, _) = sync_command(&migration(3), &dataset(), None).unwrap();
+        assert!(script.is_ascii(), "{script}");
+        assert!(
+            script.ends_with(
+                "juicefs sync --threads=4 \"$@\" \"jfs://FLUID_METAURL/\" \"s3://bucket/backup/\""
+            ),
+            "{script}"
+        );
+        let ranges = key_ranges(3).unwrap();
+        for (i, r) in ranges.iter().enumerate() {
+            let mut want = vec![];
+            if let Some(s) = r.start() {
+                want.extend(["--start".to_owned(), s]);
+            }
+            if let Some(e) = r.end() {
+                want.extend(["--end".to_owned(), e]);
+            }
+            assert_eq!(args(chosen(3, Some(&i.to_string()))), want, "index {i}");
+        }
+        assert!(args(chosen(3, None)).is_empty());
+        let out = chosen(3, Some("3"));
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("has 3 key ranges"));
+    }
+
+    #[test]
+    fn quotes_and_percent_signs_survive_as_bounds() {
+        // Every printable character ends a range for 95 pods, the shell's and printf's
+        // special ones included.
+        for (i, r) in key_ranges(MAX_PARALLELISM).unwrap().iter().enumerate() {
+            let got = args(chosen(MAX_PARALLELISM as i32, Some(&i.to_string())));
+            let want: Vec<String> = [("--start", r.start()), ("--end", r.end())]
+                .into_iter()
+                .filter_map(|(f, b)| b.map(|b| [f.to_owned(), b]))
+                .flatten()
+                .collect();
+            assert_eq!(got, want, "index {i}");
+        }
+    }
+
+    #[test]
+    fn a_parallel_migration_plans_an_indexed_job_of_its_pods() {
+        let rt: JuiceFSRuntime = serde_json::from_value(json!({
+            "apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime",
+            "metadata": {"name": "demo", "namespace": "ns"}, "spec": {}}))
+        .unwrap();
+        let ds = dataset();
+        let o = Objects {
+            runtime: &rt,
+            dataset: &ds,
+            other: None,
+        };
+        let plan = |n: i32| migrate(&migration(n), &o).unwrap();
+        assert_eq!(plan(1).parallelism, None);
+        assert_eq!(plan(2).parallelism, Some(2));
+        let pod = serde_json::to_value(&plan(2).pod_template).unwrap();
+        let c = &pod["spec"]["containers"][0];
+        assert!(c["command"][2]
+            .as_str()
+            .unwrap()
+            .contains("JOB_COMPLETION_INDEX"));
+        assert_eq!(
+            c["env"][0]["valueFrom"]["secretKeyRef"],
+            json!({"name": "jfs-secret", "key": "metaurl"})
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The data operations the engine plans (`operate`), run with the real `juicefs` (from
 //! `scripts/install-test-deps`) against local volumes (SQLite metadata, a directory as object
 //! storage): the DataLoad's warmup fills the cache by the bytes loaded, and the DataMigrate's
-//! `juicefs sync` copies a directory between two volumes. The pod's script is run as the
+//! `juicefs sync` copies a directory between two volumes, and the pods of a parallel migration
+//! (an Indexed Job) each copy their key range and together all. The pod's script is run as the
 //! container would run it, with the values its `secretKeyRef`s would give set in the
 //! environment, and only the binary and mount paths moved to this machine's. Skipped, with a
 //! message, when the client or FUSE is missing.
@@ -205,19 +206,25 @@ fn the_rendered_warmup_fills_the_cache_by_the_loaded_bytes() {
     );
 }
 
+/// A work directory with the volumes `fromvol` and `tovol`: their metadata URLs.
+fn two_volumes(prefix: &str) -> (tempfile::TempDir, String, String) {
+    let work = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    let from_meta = volume(work.path(), "fromvol");
+    let to_meta = volume(work.path(), "tovol");
+    (work, from_meta, to_meta)
+}
+
 #[test]
 fn the_rendered_sync_copies_a_directory_between_two_volumes() {
     if let Some(why) = why_not() {
         eprintln!("SKIPPED: {why}");
         return;
     }
-    let work = tempfile::Builder::new()
-        .prefix("jfs-sync-")
-        .tempdir_in("/tmp")
-        .unwrap();
+    let (work, from_meta, to_meta) = two_volumes("jfs-sync-");
     let w = work.path();
-    let from_meta = volume(w, "fromvol");
-    let to_meta = volume(w, "tovol");
     {
         let _m = mount(&from_meta, &w.join("src"), &w.join("src-cache"));
         std::fs::create_dir_all(w.join("src/dir/sub")).unwrap();
@@ -284,4 +291,113 @@ fn the_rendered_sync_copies_a_directory_between_two_volumes() {
         b"beta"
     );
     assert!(!w.join("dst/copied/outside.txt").exists());
+}
+
+/// The files under `dir`, by path relative to it, with their contents.
+fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+/// A migration of `n` pods from the other Dataset's `/dir` into this one's `to`.
+fn parallel_migration(n: i32, to: &str) -> OperateInput {
+    OperateInput {
+        kind: OperationKind::DataMigrate,
+        operation: json!({"apiVersion": "data.fluid.io/v1alpha1", "kind": "DataMigrate",
+            "metadata": {"name": "wide", "namespace": "ns"},
+            "spec": {"from": {"dataset": {"name": "fromvol", "namespace": "ns", "path": "/dir"}},
+                "to": {"dataset": {"name": "tovol", "namespace": "ns", "path": to}},
+                "parallelism": n}}),
+        job_name: "wide-migrate".into(),
+    }
+}
+
+#[test]
+fn the_pods_of_a_parallel_migration_each_copy_their_key_range_and_together_all() {
+    if let Some(why) = why_not() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let (work, from_meta, to_meta) = two_volumes("jfs-psync-");
+    let w = work.path();
+    // Three pods split the printable characters at '?' and '_': the names at each edge, an
+    // upper-case and a non-ASCII one, and a directory.
+    let by_index: [&[&str]; 3] = [
+        &["0-zero.txt", ">"],
+        &["?", "B-upper.txt", "^"],
+        &["_", "alpha.txt", "sub/c.txt", "é-accent.txt"],
+    ];
+    let content = |name: &str| format!("contents of {name}\n").into_bytes();
+    {
+        let _m = mount(&from_meta, &w.join("src"), &w.join("src-cache"));
+        std::fs::create_dir_all(w.join("src/dir/sub")).unwrap();
+        for name in by_index.iter().copied().flatten() {
+            std::fs::write(w.join("src/dir").join(name), content(name)).unwrap();
+        }
+    }
+    let from = dataset("fromvol", "from-secret");
+    let to = dataset("tovol", "to-secret");
+    let rt = runtime(&w.join("unused-cache"));
+    let objects = Objects {
+        runtime: &rt,
+        dataset: &to,
+        other: Some(&from),
+    };
+    let env = [
+        ("FLUID_METAURL", to_meta.as_str()),
+        ("FLUID_METAURL_OTHER", from_meta.as_str()),
+    ];
+    let plan = operate::plan(&parallel_migration(3, "/parts"), &objects)
+        .unwrap()
+        .expect("JuiceFS plans a DataMigrate");
+    assert_eq!(plan.parallelism, Some(3));
+    let c = container(&plan);
+
+    // Each index in turn: the destination grows by exactly that index's range.
+    let mut expected = std::collections::BTreeMap::new();
+    for (index, names) in by_index.iter().enumerate() {
+        let mut env = env.to_vec();
+        let index = index.to_string();
+        env.push(("JOB_COMPLETION_INDEX", &index));
+        let out = run_script(&c, &w.join("unused"), &env);
+        assert!(out.status.success(), "index {index}: {out:?}");
+        for name in names.iter() {
+            expected.insert(name.to_string(), content(name));
+        }
+        let _m = mount(&to_meta, &w.join("dst"), &w.join("dst-cache"));
+        assert_eq!(
+            files_under(&w.join("dst/parts")),
+            expected,
+            "after index {index}"
+        );
+    }
+
+    // A pod without an index (a host that runs one pod) copies everything.
+    let plan = operate::plan(&parallel_migration(3, "/all"), &objects)
+        .unwrap()
+        .unwrap();
+    let out = run_script(&container(&plan), &w.join("unused"), &env);
+    assert!(out.status.success(), "{out:?}");
+    let _m = mount(&to_meta, &w.join("dst"), &w.join("dst-cache"));
+    assert_eq!(files_under(&w.join("dst/all")), expected);
+    assert_eq!(expected.len(), 9);
 }

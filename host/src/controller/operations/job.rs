@@ -110,10 +110,17 @@ pub fn workload(op: &OperationMeta, plan: &OperationPlan, schedule: Option<&str>
     if spec.restart_policy.is_none() {
         spec.restart_policy = Some("Never".into());
     }
-    let job_spec = json!({
+    let mut job_spec = json!({
         "backoffLimit": BACKOFF_LIMIT,
         "template": template,
     });
+    // N pods at once, each with its index in JOB_COMPLETION_INDEX; the Job's Complete
+    // condition, which the controller reads, then needs every index to have succeeded.
+    if let Some(n) = plan.parallelism.filter(|n| *n > 1) {
+        job_spec["completionMode"] = json!("Indexed");
+        job_spec["completions"] = json!(n);
+        job_spec["parallelism"] = json!(n);
+    }
     let metadata = json!({
         "name": job_name(op.kind, &op.name),
         "namespace": op.namespace,
@@ -272,6 +279,7 @@ pub fn process_plan(process: &DataProcess) -> Result<OperationPlan, String> {
             spec: Some(pod),
         },
         dataset_phase: None,
+        parallelism: None,
     })
 }
 
@@ -349,6 +357,45 @@ mod tests {
             pod["spec"]["containers"][0]["command"][2],
             "juicefs warmup /mnt/a"
         );
+    }
+
+    #[test]
+    fn a_plan_of_one_pod_runs_a_plain_job() {
+        for parallelism in [None, Some(1)] {
+            let job = workload(
+                &op(),
+                &OperationPlan {
+                    parallelism,
+                    ..plan()
+                },
+                None,
+            );
+            for field in ["completionMode", "completions", "parallelism"] {
+                assert!(job["spec"].get(field).is_none(), "{field}: {job}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_parallel_plan_runs_an_indexed_job_of_n_completions() {
+        let parallel = OperationPlan {
+            parallelism: Some(3),
+            ..plan()
+        };
+        let job = workload(&op(), &parallel, None);
+        assert_eq!(job["spec"]["completionMode"], "Indexed");
+        assert_eq!(job["spec"]["completions"], 3);
+        assert_eq!(job["spec"]["parallelism"], 3);
+        assert_eq!(job["spec"]["backoffLimit"], BACKOFF_LIMIT);
+        let cron = workload(&op(), &parallel, Some("0 * * * *"));
+        let spec = &cron["spec"]["jobTemplate"]["spec"];
+        assert_eq!(spec["completionMode"], "Indexed");
+        assert_eq!(spec["completions"], 3);
+        // What Kubernetes reads: the typed Job takes the fields.
+        let typed: k8s_openapi::api::batch::v1::Job = serde_json::from_value(job).unwrap();
+        let spec = typed.spec.unwrap();
+        assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+        assert_eq!((spec.completions, spec.parallelism), (Some(3), Some(3)));
     }
 
     #[test]

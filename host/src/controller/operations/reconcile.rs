@@ -819,6 +819,26 @@ mod tests {
     }
 
     #[test]
+    fn an_indexed_job_is_complete_only_by_its_condition() {
+        // One index of two succeeded: the Job runs on, whatever `succeeded` says.
+        let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+            "spec": {"completionMode": "Indexed", "completions": 2, "parallelism": 2,
+                "template": {}},
+            "status": {"succeeded": 1, "active": 1, "completedIndexes": "0"}
+        }))
+        .unwrap();
+        let v = job_view(&job);
+        assert!(!v.complete && v.failed.is_none());
+        let done: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+            "status": {"succeeded": 2, "completedIndexes": "0,1", "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Complete", "status": "True"}]}
+        }))
+        .unwrap();
+        assert!(job_view(&done).complete);
+    }
+
+    #[test]
     fn the_job_conditions_give_its_end() {
         let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
             "status": {"conditions": [{"type": "Failed", "status": "True",
