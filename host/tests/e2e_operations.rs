@@ -320,8 +320,8 @@ fn job_node(ns: &str, job: &str) -> String {
 
 /// Dataflow affinity (`runAfter.affinityStrategy`): the completed load `second` recorded the
 /// labels of its pod's node (the hostname, and `type`, which it exposes); a load after it with
-/// policy `Require` gets that hostname as required node affinity beside the engine's pod
-/// affinity to the workers, and runs on that node; a load after that one following `second`
+/// policy `Require` gets that hostname added to the engine's required placement (the ready
+/// worker's node, one pod per node), and runs on that node; a load after that one following `second`
 /// (`dependOn`) with `Prefer` on `type` gets a weighted preference.
 async fn follows(ns: &str, second: &Value) {
     let node = job_node(ns, "second-load");
@@ -352,17 +352,21 @@ async fn follows(ns: &str, second: &Value) {
     })
     .await
     .unwrap();
+    // The engine's placement (on the ready worker's node, one pod per node) with the required
+    // hostname of `second`'s node added to its term.
     let affinity = &job["spec"]["template"]["spec"]["affinity"];
     assert_eq!(
         affinity["nodeAffinity"],
         json!({"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [host]}]}}),
+            "nodeSelectorTerms": [{
+                "matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}],
+                "matchExpressions": [host]}]}}),
         "{affinity}"
     );
     assert_eq!(
-        affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
-            ["labelSelector"]["matchLabels"]["role"],
-        "juicefs-worker",
+        affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+            ["labelSelector"]["matchLabels"]["batch.kubernetes.io/job-name"],
+        "after-second-load",
         "{affinity}"
     );
     let done = wait_phase(ns, "dataload/after-second", "Complete").await;
@@ -388,9 +392,9 @@ async fn follows(ns: &str, second: &Value) {
     .await
     .unwrap();
     assert_eq!(
-        job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"],
-        json!({"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 10, "preference": {"matchExpressions": [kwok]}}]}),
+        job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+            ["preferredDuringSchedulingIgnoredDuringExecution"],
+        json!([{"weight": 10, "preference": {"matchExpressions": [kwok]}}]),
     );
     wait_phase(ns, "dataload/prefers-second", "Complete").await;
 }

@@ -166,10 +166,20 @@ impl Engine for JuiceFs {
                 }
             }
         }
+        // A DataLoad warms the cache of every node a ready worker runs on (from the cache of
+        // pods: no request).
+        let mut worker_nodes = vec![];
+        if input.kind == fluid_plugin_api::types::OperationKind::DataLoad {
+            let name = runtime.metadata.name.as_deref().unwrap_or_default();
+            let selector = format!("app=juicefs,release={name},role=juicefs-worker");
+            let pods = host.list("v1", "Pod", Some(&selector))?;
+            worker_nodes = operate::ready_nodes(&pods);
+        }
         let objects = operate::Objects {
             runtime: &runtime,
             dataset: &dataset,
             other: other.as_ref(),
+            worker_nodes: &worker_nodes,
         };
         Ok(match operate::plan(&input, &objects)? {
             Some(plan) => Outcome::Done(plan),

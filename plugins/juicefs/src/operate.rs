@@ -1,6 +1,6 @@
 //! The pods of JuiceFS's data operations (the `operate` hook, protocol 1.3).
 //!
-//! - DataLoad: the pod runs on a worker's node, mounts the file system with the workers' cache
+//! - DataLoad: a pod on each ready worker's node mounts the file system with the workers' cache
 //!   directories (the same host paths), walks the metadata of the targets when `loadMetadata`
 //!   is set, and runs `juicefs warmup` of the target paths with the load's `options` as flags
 //!   (`timeout` bounds the warmup, 30m by default as Fluid). The blocks land in the cache the
@@ -49,6 +49,46 @@ pub struct Objects<'a> {
     pub dataset: &'a Dataset,
     /// The other Dataset of a migration between two Datasets.
     pub other: Option<&'a Dataset>,
+    /// The nodes of the runtime's ready workers (a DataLoad warms each one's cache).
+    pub worker_nodes: &'a [String],
+}
+
+/// The nodes of the ready pods among `pods`, sorted, each once.
+pub fn ready_nodes(pods: &[Value]) -> Vec<String> {
+    let mut nodes: Vec<String> = pods
+        .iter()
+        .filter(|p| {
+            p["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_owned))
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
+}
+
+/// Where a DataLoad's pods run, and how many: one on each node of `nodes` (the ready workers'),
+/// never two on a node; without known nodes, one pod beside any worker of `release`.
+fn load_placement(job_name: &str, release: &str, nodes: &[String]) -> (Value, Option<u32>) {
+    if nodes.is_empty() {
+        let beside_a_worker = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"app": "juicefs", "release": release, "role": "juicefs-worker"}},
+            "topologyKey": "kubernetes.io/hostname"}]}});
+        return (beside_a_worker, None);
+    }
+    let on_each = json!({
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+            "matchFields": [{"key": "metadata.name", "operator": "In", "values": nodes}]}]}},
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"batch.kubernetes.io/job-name": job_name}},
+            "topologyKey": "kubernetes.io/hostname"}]},
+    });
+    let count = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
+    (on_each, (count > 1).then_some(count))
 }
 
 /// The plan of `input`; `Ok(None)` for what JuiceFS does not do (DataBackup, the enterprise
@@ -58,7 +98,9 @@ pub fn plan(input: &OperateInput, o: &Objects<'_>) -> Result<Option<OperationPla
         return Ok(None);
     }
     match input.kind {
-        OperationKind::DataLoad => load(&input.operation_as::<DataLoad>()?, o).map(Some),
+        OperationKind::DataLoad => {
+            load(&input.operation_as::<DataLoad>()?, &input.job_name, o).map(Some)
+        }
         OperationKind::DataMigrate => migrate(&input.operation_as::<DataMigrate>()?, o).map(Some),
         _ => Ok(None),
     }
@@ -187,7 +229,7 @@ pub fn load_script(
     Ok((script.join("\n"), cache.dirs))
 }
 
-fn load(load: &DataLoad, o: &Objects<'_>) -> Result<OperationPlan, HookError> {
+fn load(load: &DataLoad, job_name: &str, o: &Objects<'_>) -> Result<OperationPlan, HookError> {
     let (script, dirs) = load_script(load, o.dataset, o.runtime)?;
     let envs = secret_envs(o.dataset).map_err(|errors| {
         problem(
@@ -208,17 +250,19 @@ fn load(load: &DataLoad, o: &Objects<'_>) -> Result<OperationPlan, HookError> {
         .iter()
         .map(|d| json!({"name": d.name, "mountPath": d.path}))
         .collect();
-    // On a worker's node, so the warmed blocks are in the cache that worker serves.
-    let on_worker = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-        "labelSelector": {"matchLabels": {"app": "juicefs", "release": name, "role": "juicefs-worker"}},
-        "topologyKey": "kubernetes.io/hostname"}]}});
+    // On the workers' nodes, so the warmed blocks are in the caches they serve; the user's own
+    // affinity places one pod.
     let spec = &load.spec;
+    let (placement, parallelism) = match &spec.affinity {
+        Some(a) => (json!(a), None),
+        None => load_placement(job_name, name, o.worker_nodes),
+    };
     let meta = spec.pod_metadata.clone().unwrap_or_default();
     let pod = json!({
         "metadata": {"labels": meta.labels, "annotations": meta.annotations},
         "spec": {
             "restartPolicy": "Never",
-            "affinity": spec.affinity.as_ref().map(|a| json!(a)).unwrap_or(on_worker),
+            "affinity": placement,
             "nodeSelector": spec.node_selector,
             "tolerations": spec.tolerations,
             "schedulerName": spec.scheduler_name,
@@ -238,7 +282,7 @@ fn load(load: &DataLoad, o: &Objects<'_>) -> Result<OperationPlan, HookError> {
     Ok(OperationPlan {
         pod_template: serde_json::from_value(strip_nulls(pod))?,
         dataset_phase: None,
-        parallelism: None,
+        parallelism,
     })
 }
 
@@ -693,6 +737,45 @@ mod tests {
     }
 
     #[test]
+    fn a_load_runs_one_pod_on_each_ready_workers_node() {
+        let pod = |node: &str, ready: &str| {
+            json!({"spec": {"nodeName": node},
+                   "status": {"conditions": [{"type": "Ready", "status": ready}]}})
+        };
+        let pods = [
+            pod("node-b", "True"),
+            pod("node-a", "True"),
+            pod("node-a", "True"),
+            pod("node-c", "False"),
+            json!({"spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        ];
+        assert_eq!(ready_nodes(&pods), ["node-a", "node-b"]);
+
+        // Two nodes: two pods of the Job, pinned to them, never two on one node.
+        let (affinity, n) = load_placement("warm-load", "demo", &["a".into(), "b".into()]);
+        assert_eq!(n, Some(2));
+        assert_eq!(
+            affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchFields"][0],
+            json!({"key": "metadata.name", "operator": "In", "values": ["a", "b"]})
+        );
+        assert_eq!(
+            affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+                ["labelSelector"]["matchLabels"]["batch.kubernetes.io/job-name"],
+            "warm-load"
+        );
+        // One node: one pod there. None known: one pod beside any worker.
+        assert_eq!(load_placement("warm-load", "demo", &["a".into()]).1, None);
+        let (affinity, n) = load_placement("warm-load", "demo", &[]);
+        assert_eq!(n, None);
+        assert_eq!(
+            affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+                ["labelSelector"]["matchLabels"]["role"],
+            "juicefs-worker"
+        );
+    }
+
+    #[test]
     fn a_parallel_migration_plans_an_indexed_job_of_its_pods() {
         let rt: JuiceFSRuntime = serde_json::from_value(json!({
             "apiVersion": "data.fluid.io/v1alpha1", "kind": "JuiceFSRuntime",
@@ -703,6 +786,7 @@ mod tests {
             runtime: &rt,
             dataset: &ds,
             other: None,
+            worker_nodes: &[],
         };
         let plan = |n: i32| migrate(&migration(n), &o).unwrap();
         assert_eq!(plan(1).parallelism, None);

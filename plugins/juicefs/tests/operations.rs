@@ -173,6 +173,7 @@ fn the_rendered_warmup_fills_the_cache_by_the_loaded_bytes() {
             runtime: &rt,
             dataset: &ds,
             other: None,
+            worker_nodes: &[],
         },
     )
     .unwrap()
@@ -251,6 +252,7 @@ fn the_rendered_sync_copies_a_directory_between_two_volumes() {
             runtime: &rt,
             dataset: &to,
             other: Some(&from),
+            worker_nodes: &[],
         },
     )
     .unwrap()
@@ -361,6 +363,7 @@ fn the_pods_of_a_parallel_migration_each_copy_their_key_range_and_together_all()
         runtime: &rt,
         dataset: &to,
         other: Some(&from),
+        worker_nodes: &[],
     };
     let env = [
         ("FLUID_METAURL", to_meta.as_str()),
