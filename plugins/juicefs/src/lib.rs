@@ -171,7 +171,7 @@ impl Engine for JuiceFs {
         let mut worker_nodes = vec![];
         if input.kind == fluid_plugin_api::types::OperationKind::DataLoad {
             let name = runtime.metadata.name.as_deref().unwrap_or_default();
-            let selector = format!("app=juicefs,release={name},role=juicefs-worker");
+            let selector = transform::mount::worker_selector(name);
             let pods = host.list("v1", "Pod", Some(&selector))?;
             worker_nodes = operate::ready_nodes(&pods);
         }
@@ -239,7 +239,7 @@ impl Engine for JuiceFs {
         // The same for the workers: a GET of a StatefulSet not made yet would reach the API
         // server on every first install.
         let worker = format!("{}-worker", cx.name());
-        let selector = format!("app=juicefs,release={},role=juicefs-worker", cx.name());
+        let selector = transform::mount::worker_selector(cx.name());
         let statefulsets = host.list("apps/v1", "StatefulSet", Some(&selector))?;
         if let Some(sts) = statefulsets
             .iter()

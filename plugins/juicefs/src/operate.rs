@@ -21,7 +21,7 @@ use crate::transform::options::{sh_quote, sub_path};
 use crate::transform::secrets::{secret_envs, SecretEnv};
 use crate::transform::tieredstore::{self, CacheDir};
 use crate::JuiceFSRuntime;
-use fluid_plugin_api::kit::strip_nulls;
+use fluid_plugin_api::kit::{self, strip_nulls};
 use fluid_plugin_api::types::{
     DataLoad, DataMigrate, DataToMigrate, Dataset, DatasetPhase, EncryptOption, OperationKind,
     VolumeType,
@@ -53,17 +53,11 @@ pub struct Objects<'a> {
     pub worker_nodes: &'a [String],
 }
 
-/// The nodes of the ready pods among `pods`, sorted, each once.
+/// The nodes of the ready pods among `pods` ([`kit::pod_ready`]), sorted, each once.
 pub fn ready_nodes(pods: &[Value]) -> Vec<String> {
     let mut nodes: Vec<String> = pods
         .iter()
-        .filter(|p| {
-            p["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+        .filter(|p| kit::pod_ready(p))
         .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_owned))
         .collect();
     nodes.sort();
@@ -740,14 +734,15 @@ mod tests {
     fn a_load_runs_one_pod_on_each_ready_workers_node() {
         let pod = |node: &str, ready: &str| {
             json!({"spec": {"nodeName": node},
-                   "status": {"conditions": [{"type": "Ready", "status": ready}]}})
+                   "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]}})
         };
         let pods = [
             pod("node-b", "True"),
             pod("node-a", "True"),
             pod("node-a", "True"),
             pod("node-c", "False"),
-            json!({"spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+            json!({"spec": {}, "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}]}}),
         ];
         assert_eq!(ready_nodes(&pods), ["node-a", "node-b"]);
 

@@ -165,13 +165,16 @@ impl Caches {
     }
 
     /// A Dataset by namespace and name.
-    pub fn dataset(&self, ar: &ApiResource, ns: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        let cached = self
-            .datasets
+    pub fn dataset(&self, ns: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        let cached = self.stored_dataset(ns, name).and_then(|s| s.object());
+        self.recent.fresher(&self.dataset_kind.kind, cached)
+    }
+
+    /// A Dataset as the cache keeps it (its metadata without decoding it).
+    pub fn stored_dataset(&self, ns: &str, name: &str) -> Option<Arc<StoredObject>> {
+        self.datasets
             .store
-            .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
-            .and_then(|s| s.object());
-        self.recent.fresher(&ar.kind, cached)
+            .get(&ObjectRef::new_with(name, self.dataset_kind.clone()).within(ns))
     }
 
     /// A StatefulSet by namespace and name.

@@ -134,11 +134,7 @@ pub async fn reconcile(
         serde_json::from_value(wire["status"].clone()).unwrap_or_default();
     let dataset = ctx
         .caches
-        .dataset(
-            &ctx.caches.dataset_kind,
-            &spec.dataset_namespace,
-            &spec.dataset_name,
-        )
+        .dataset(&spec.dataset_namespace, &spec.dataset_name)
         .map(|d| to_wire(&d));
     let job_name = job::job_name(kind, &name);
     // The status of the operation whose placement this one follows.

@@ -34,7 +34,6 @@ use crate::services::{Cluster, ClusterError, Helm, HelmError};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::ApiResource;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use pass::Pass;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,11 +127,7 @@ impl RuntimeContext {
     fn inputs(&self, runtime: &ObjectMeta) -> backoff::Inputs {
         let ns = runtime.namespace.as_deref().unwrap_or_default();
         let name = runtime.name.as_deref().unwrap_or_default();
-        let dataset = self
-            .caches
-            .datasets
-            .store
-            .get(&ObjectRef::new_with(name, self.caches.dataset_kind.clone()).within(ns));
+        let dataset = self.caches.stored_dataset(ns, name);
         backoff::Inputs::of(runtime, dataset.as_ref().map(|d| &d.metadata))
     }
 
@@ -222,8 +217,9 @@ pub fn error_policy(
     let Ok(mut failures) = ctx.failures.lock() else {
         return Action::requeue(backoff::after(0));
     };
-    let next = backoff::Failures::next(failures.get(&key), inputs, Instant::now());
-    let wait = backoff::after(next.count.saturating_sub(1));
+    let now = Instant::now();
+    let next = backoff::Failures::next(failures.get(&key), inputs, now);
+    let wait = next.retry_at - now;
     failures.insert(key, next);
     Action::requeue(wait)
 }

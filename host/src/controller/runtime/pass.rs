@@ -129,8 +129,7 @@ impl<'a> Pass<'a> {
 
     /// Reads the Dataset of the same name from the cache.
     pub fn refresh_dataset(&mut self) {
-        let ar = &self.ctx.caches.dataset_kind;
-        let found = self.ctx.caches.dataset(ar, &self.ns, &self.name);
+        let found = self.ctx.caches.dataset(&self.ns, &self.name);
         self.set_dataset(found);
     }
 
