@@ -61,7 +61,8 @@ pub struct DatasetView {
     pub claims: Vec<Claim>,
     /// Has a `Ready` condition (Fluid's "setup done"), whatever its status.
     pub setup_done: bool,
-    /// Has a phase: the Dataset controller has taken it in (finalizer, `NotBound`).
+    /// The Dataset controller has taken it in (its finalizer), or it has a phase: it may be
+    /// claimed (the claim writes `NotBound` when there is no phase yet).
     pub initialized: bool,
 }
 

@@ -1,4 +1,5 @@
-//! The Dataset controller: `NotBound` on creation, deletion held while a runtime is bound to
+//! The Dataset controller: `NotBound` on creation (left for a while to the claim of a runtime
+//! applied with the Dataset, which writes it with the claim), deletion held while a runtime is bound to
 //! the Dataset or a pod still uses its PVC (Fluid's dataset controller), and a claim in
 //! `status.runtimes` released when the runtime that made it no longer exists.
 
@@ -44,6 +45,10 @@ pub struct DatasetObserved {
     pub labelled: bool,
     /// `status.phase` is empty.
     pub no_phase: bool,
+    /// How much longer the Dataset waits for the claim of the runtime of its name, which
+    /// writes `NotBound` with the claim: one status write instead of two. `None`: the wait is
+    /// over ([`CLAIM_GRACE`] with such a runtime, [`RUNTIME_GRACE`] without).
+    pub claim_due_in: Option<Duration>,
     /// The claims in `status.runtimes`.
     pub claims: Vec<ClaimView>,
     /// Pods that use the Dataset's PVC.
@@ -62,6 +67,9 @@ pub enum DatasetStep {
     AddFinalizer,
     /// Set the phase to NotBound.
     MarkNotBound,
+    /// Leave the phase to the claim of the runtime of the Dataset's name; decide again after
+    /// this long if it has not come.
+    AwaitClaim(Duration),
     /// Deletion waits: the message says for what.
     HoldDeletion(String),
     /// Deletion may go on: remove the finalizer.
@@ -98,9 +106,30 @@ pub fn next_step(o: &DatasetObserved) -> DatasetStep {
         return DatasetStep::AddFinalizer;
     }
     if o.no_phase {
-        return DatasetStep::MarkNotBound;
+        return match o.claim_due_in {
+            Some(left) => DatasetStep::AwaitClaim(left),
+            None => DatasetStep::MarkNotBound,
+        };
     }
     DatasetStep::Nothing
+}
+
+/// How long after its creation a Dataset without a phase waits for the claim of its runtime
+/// (applied with it, the usual case) before it writes `NotBound` itself.
+pub const CLAIM_GRACE: Duration = Duration::from_secs(10);
+
+/// How long it waits when no runtime of its name exists yet: one applied in the same
+/// `kubectl apply` comes a few milliseconds after the Dataset (and wakes it).
+pub const RUNTIME_GRACE: Duration = Duration::from_secs(2);
+
+/// [`DatasetObserved::claim_due_in`]: the rest of the grace.
+pub fn claim_due_in(runtime_waiting: bool, age: Duration) -> Option<Duration> {
+    let grace = if runtime_waiting {
+        CLAIM_GRACE
+    } else {
+        RUNTIME_GRACE
+    };
+    Some(grace.saturating_sub(age)).filter(|left| !left.is_zero())
 }
 
 /// The Dataset status after the claims of `runtimes` (by name and engine) are released: the
@@ -163,6 +192,18 @@ pub struct DatasetContext {
 pub struct DatasetError(#[from] ClusterError);
 
 impl DatasetContext {
+    /// Whether a runtime of the Dataset's name, of a loaded engine, exists in the caches and
+    /// is not being deleted: it claims the Dataset (and gives it its phase) once adopted.
+    fn runtime_waiting(&self, ns: &str, name: &str) -> bool {
+        self.engines.values().any(|ar| {
+            self.caches.runtimes_of(ar).is_some_and(|w| {
+                w.store
+                    .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
+                    .is_some_and(|r| r.metadata.deletion_timestamp.is_none())
+            })
+        })
+    }
+
     /// Whether the runtime a claim names exists: from its kind's cache, confirmed by a read
     /// when the cache says no (a claim is only released on the API server's word).
     async fn runtime_exists(
@@ -190,6 +231,15 @@ impl DatasetContext {
             .map_err(api_err(format!("get {} {ns}/{name}", ar.kind)))?;
         Ok(Some(found.is_some()))
     }
+}
+
+/// How long ago the Dataset was created (zero when it does not say).
+fn age(obj: &DynamicObject) -> Duration {
+    let Some(created) = obj.metadata.creation_timestamp.as_ref() else {
+        return Duration::ZERO;
+    };
+    let secs = k8s_openapi::jiff::Timestamp::now().as_second() - created.0.as_second();
+    Duration::from_secs(secs.max(0).unsigned_abs())
 }
 
 /// One reconcile of one Dataset.
@@ -249,6 +299,7 @@ pub async fn reconcile(
             .as_str()
             .unwrap_or_default()
             .is_empty(),
+        claim_due_in: claim_due_in(ctx.runtime_waiting(&ns, &name), age(&obj)),
         claims,
         pods_using_claim: ctx.caches.claims.users(&ns, &name),
     };
@@ -283,6 +334,7 @@ pub async fn reconcile(
             ctx.caches.recent.remember(&kind, &written);
             Ok(Action::await_change())
         }
+        DatasetStep::AwaitClaim(left) => Ok(Action::requeue(left)),
         DatasetStep::MarkNotBound => {
             let mut draft = StatusDraft::new(Flavor::Dataset, &dataset["status"]);
             draft.set("phase", "NotBound");
@@ -377,6 +429,46 @@ mod tests {
         assert_eq!(next_step(&o), DatasetStep::MarkNotBound);
         o.no_phase = false;
         assert_eq!(next_step(&o), DatasetStep::Nothing);
+    }
+
+    #[test]
+    fn a_dataset_applied_with_its_runtime_leaves_the_phase_to_the_claim() {
+        let mut o = DatasetObserved {
+            has_finalizer: true,
+            labelled: true,
+            no_phase: true,
+            claim_due_in: claim_due_in(true, Duration::from_secs(3)),
+            ..Default::default()
+        };
+        assert_eq!(
+            next_step(&o),
+            DatasetStep::AwaitClaim(Duration::from_secs(7))
+        );
+        // The claim wrote the phase.
+        o.no_phase = false;
+        assert_eq!(next_step(&o), DatasetStep::Nothing);
+        // No runtime (or one being deleted: `runtime_waiting` false): a short wait, for one
+        // applied just after the Dataset.
+        o.no_phase = true;
+        o.claim_due_in = claim_due_in(false, Duration::from_secs(1));
+        assert_eq!(
+            next_step(&o),
+            DatasetStep::AwaitClaim(Duration::from_secs(1))
+        );
+        // The wait is over: the Dataset says NotBound itself.
+        for due in [
+            claim_due_in(true, CLAIM_GRACE),
+            claim_due_in(true, Duration::from_secs(60)),
+            claim_due_in(false, RUNTIME_GRACE),
+        ] {
+            o.no_phase = true;
+            o.claim_due_in = due;
+            assert_eq!(next_step(&o), DatasetStep::MarkNotBound);
+        }
+        // Deletion and the finalizer come first.
+        o.claim_due_in = claim_due_in(true, Duration::ZERO);
+        o.has_finalizer = false;
+        assert_eq!(next_step(&o), DatasetStep::AddFinalizer);
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn the_finalizer_comes_before_the_claim_so_a_claim_never_outlives_the_runtime() 
     o.runtime.has_finalizer = true;
     assert_eq!(next_step(&o), Step::Adopt);
     o.runtime.adopted = true;
-    // The Dataset controller has not given the Dataset its phase yet: no claim races it.
+    // The Dataset controller has not taken the Dataset in (finalizer) yet: no claim races it.
     assert_eq!(next_step(&o), Step::WaitForDatasetInit);
     o.dataset.as_mut().unwrap().initialized = true;
     assert_eq!(next_step(&o), Step::Claim);

@@ -113,8 +113,11 @@ fn in_namespace<K: kube::Resource>(o: &K, ns: &str) -> bool {
     o.meta().namespace.as_deref() == Some(ns)
 }
 
-fn labels_of<K: kube::Resource>(o: &K) -> BTreeMap<String, String> {
-    o.meta().labels.clone().unwrap_or_default()
+/// Borrowed: a list filters every object of the kind, so a copy of each one's labels would
+/// cost a list time in the number of objects cached (a quarter of an idle sync's CPU).
+fn labels_of<K: kube::Resource>(o: &K) -> &BTreeMap<String, String> {
+    static NONE: BTreeMap<String, String> = BTreeMap::new();
+    o.meta().labels.as_ref().unwrap_or(&NONE)
 }
 
 /// A typed cache filtered by `label`: answers hits, and lists whose selector requires `label`.
@@ -157,7 +160,7 @@ where
     Some(
         w.store
             .state_filter(|o| {
-                ns.is_none_or(|ns| in_namespace(o, ns)) && query.matches(&labels_of(o))
+                ns.is_none_or(|ns| in_namespace(o, ns)) && query.matches(labels_of(o))
             })
             .iter()
             .map(|o| with_type(o.as_ref()))
@@ -220,7 +223,7 @@ impl Caches {
                     w.store
                         .state_filter(|o| {
                             in_namespace(o, ns)
-                                && query.as_ref().is_none_or(|q| q.matches(&labels_of(o)))
+                                && query.as_ref().is_none_or(|q| q.matches(labels_of(o)))
                         })
                         .iter()
                         .map(|o| dynamic_with_type(o, ar))

@@ -40,6 +40,16 @@ pub(super) async fn claim(pass: &mut Pass<'_>) -> Result<(), ReconcileError> {
         }
         runtimes.push(entry);
         let mut status = json!({ "runtimes": runtimes });
+        // A Dataset applied with its runtime gets its first phase here, in the claim's write
+        // (the Dataset controller leaves it to the claim for a while: `dataset::CLAIM_GRACE`).
+        if pass
+            .dataset_status
+            .get("phase")
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            status["phase"] = json!("NotBound");
+        }
         crate::controller::schema::complete(
             &mut status,
             &pass.dataset_status.as_value(),

@@ -108,6 +108,16 @@ pub fn worker_selector(pass: &Pass<'_>) -> Option<String> {
     )
 }
 
+/// The scale subresource needs `status.selector`: the worker StatefulSet's, unless the engine
+/// wrote its own.
+pub fn default_selector(pass: &mut Pass<'_>) {
+    if pass.status.get("selector").is_null() {
+        if let Some(selector) = worker_selector(pass) {
+            pass.status.set("selector", selector);
+        }
+    }
+}
+
 /// `check_and_update_runtime_status`, hook or default, into the runtime's status draft;
 /// returns whether the runtime is ready.
 pub async fn runtime_status(pass: &mut Pass<'_>) -> Result<bool, ReconcileError> {
@@ -135,12 +145,7 @@ pub async fn runtime_status(pass: &mut Pass<'_>) -> Result<bool, ReconcileError>
         let affinity = workloads::cache_affinity(&sts["spec"]["template"]["spec"]);
         pass.status.set("cacheAffinity", affinity);
     }
-    // The scale subresource needs it; an engine that wrote its own keeps it.
-    if pass.status.get("selector").is_null() {
-        if let Some(selector) = worker_selector(pass) {
-            pass.status.set("selector", selector);
-        }
-    }
+    default_selector(pass);
     if report.ready && pass.status.get("setupDuration").is_null() {
         if let Some(created) = pass.runtime.metadata.creation_timestamp.as_ref() {
             let secs =

@@ -264,7 +264,12 @@ impl<'a> Pass<'a> {
                     })
                     .collect(),
                 setup_done: status.conditions.iter().any(|c| c.type_ == "Ready"),
-                initialized: status.phase.is_some_and(|p| p != DatasetPhase::None),
+                initialized: status.phase.is_some_and(|p| p != DatasetPhase::None)
+                    || d.metadata
+                        .finalizers
+                        .iter()
+                        .flatten()
+                        .any(|f| f == crate::controller::dataset::FINALIZER),
             }
         });
         let caches = &self.ctx.caches;

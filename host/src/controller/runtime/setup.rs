@@ -46,6 +46,10 @@ pub(super) async fn setup(pass: &mut Pass<'_>) -> Result<Progress, ReconcileErro
     if release::recorded(pass).is_some() {
         let cm = crate::controller::names::values_configmap(&pass.name, pass.ctx.engine());
         pass.status.set("valueFile", cm);
+        // With `valueFile` in the same write: an engine that records the scale selector once
+        // `valueFile` is written (JuiceFS, as Fluid's SetupMaster) then finds it there, instead
+        // of patching it alone in the next pass.
+        defaults::default_selector(pass);
     }
     let master_ready = match pass.hook_as::<bool>(Hook::CheckMasterReady).await? {
         Some(b) => b,
