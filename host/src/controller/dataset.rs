@@ -13,7 +13,6 @@ use crate::services::{api_err, Cluster, ClusterError};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -196,11 +195,9 @@ impl DatasetContext {
     /// is not being deleted: it claims the Dataset (and gives it its phase) once adopted.
     fn runtime_waiting(&self, ns: &str, name: &str) -> bool {
         self.engines.values().any(|ar| {
-            self.caches.runtimes_of(ar).is_some_and(|w| {
-                w.store
-                    .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
-                    .is_some_and(|r| r.metadata.deletion_timestamp.is_none())
-            })
+            self.caches
+                .stored_runtime(ar, ns, name)
+                .is_some_and(|r| r.metadata.deletion_timestamp.is_none())
         })
     }
 
@@ -215,13 +212,10 @@ impl DatasetContext {
         let Some(ar) = self.engines.get(engine) else {
             return Ok(None);
         };
-        let Some(w) = self.caches.runtimes_of(ar) else {
+        if self.caches.runtimes_of(ar).is_none() {
             return Ok(None);
-        };
-        if w.store
-            .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
-            .is_some()
-        {
+        }
+        if self.caches.stored_runtime(ar, ns, name).is_some() {
             return Ok(Some(true));
         }
         let api: Api<DynamicObject> = Api::namespaced_with(self.cluster.client().clone(), ns, ar);
@@ -231,15 +225,6 @@ impl DatasetContext {
             .map_err(api_err(format!("get {} {ns}/{name}", ar.kind)))?;
         Ok(Some(found.is_some()))
     }
-}
-
-/// How long ago the Dataset was created (zero when it does not say).
-fn age(obj: &DynamicObject) -> Duration {
-    let Some(created) = obj.metadata.creation_timestamp.as_ref() else {
-        return Duration::ZERO;
-    };
-    let secs = k8s_openapi::jiff::Timestamp::now().as_second() - created.0.as_second();
-    Duration::from_secs(secs.max(0).unsigned_abs())
 }
 
 /// One reconcile of one Dataset.
@@ -288,7 +273,7 @@ pub async fn reconcile(
     }
     let observed = DatasetObserved {
         deleting: obj.metadata.deletion_timestamp.is_some(),
-        has_finalizer: finalizer::has(&obj, FINALIZER),
+        has_finalizer: finalizer::has(&obj.metadata, FINALIZER),
         labelled: obj
             .metadata
             .labels
@@ -299,7 +284,7 @@ pub async fn reconcile(
             .as_str()
             .unwrap_or_default()
             .is_empty(),
-        claim_due_in: claim_due_in(ctx.runtime_waiting(&ns, &name), age(&obj)),
+        claim_due_in: claim_due_in(ctx.runtime_waiting(&ns, &name), super::age(&obj.metadata)),
         claims,
         pods_using_claim: ctx.caches.claims.users(&ns, &name),
     };

@@ -4,13 +4,13 @@
 //! decides again on fresh data.
 
 use crate::services::{api_err, ClusterError};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::json;
 
-/// Whether `obj` carries `finalizer`.
-pub fn has(obj: &DynamicObject, finalizer: &str) -> bool {
-    obj.metadata
-        .finalizers
+/// Whether an object's metadata carries `finalizer`.
+pub fn has(meta: &ObjectMeta, finalizer: &str) -> bool {
+    meta.finalizers
         .as_ref()
         .is_some_and(|f| f.iter().any(|f| f == finalizer))
 }

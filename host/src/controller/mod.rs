@@ -17,6 +17,7 @@ pub mod unserved;
 pub mod volume;
 pub mod workloads;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::ApiResource;
 use std::time::Duration;
 
@@ -46,6 +47,15 @@ impl Default for ControllerConfig {
             port_range: crate::ports::DEFAULT_RANGE,
         }
     }
+}
+
+/// How long ago an object was created (zero when it does not say, or says the future).
+pub fn age(meta: &ObjectMeta) -> Duration {
+    let Some(created) = meta.creation_timestamp.as_ref() else {
+        return Duration::ZERO;
+    };
+    let secs = k8s_openapi::jiff::Timestamp::now().as_second() - created.0.as_second();
+    Duration::from_secs(secs.max(0).unsigned_abs())
 }
 
 /// Fluid's Dataset resource.

@@ -68,15 +68,7 @@ struct Never;
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Never> {
     let uid = obj.metadata.uid.clone().unwrap_or_default();
-    let age = obj
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| {
-            let secs = k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second();
-            Duration::from_secs(secs.max(0) as u64)
-        })
-        .unwrap_or_default();
+    let age = super::age(&obj.metadata);
     let has_status = obj
         .data
         .get("status")

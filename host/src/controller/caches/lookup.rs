@@ -11,6 +11,7 @@ use kube::core::{ApiResource, Expression, Selector, SelectorExt};
 use kube::runtime::reflector::{Lookup, ObjectRef};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a cache knows about one object.
 #[derive(Clone, Debug, PartialEq)]
@@ -239,6 +240,19 @@ impl Caches {
             .iter()
             .find(|(k, _)| k.api_version == ar.api_version && k.kind == ar.kind)
             .map(|(_, w)| w)
+    }
+
+    /// A runtime of the kind `ar` by namespace and name, as its cache keeps it (`None` also
+    /// when no cache serves the kind).
+    pub fn stored_runtime(
+        &self,
+        ar: &ApiResource,
+        ns: &str,
+        name: &str,
+    ) -> Option<Arc<StoredObject>> {
+        self.runtimes_of(ar)?
+            .store
+            .get(&ObjectRef::new_with(name, ar.clone()).within(ns))
     }
 }
 

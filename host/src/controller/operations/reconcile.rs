@@ -155,7 +155,7 @@ pub async fn reconcile(
         name: name.clone(),
         phase: status.phase,
         deleting: obj.metadata.deletion_timestamp.is_some(),
-        has_finalizer: finalizer::has(&obj, FINALIZER),
+        has_finalizer: finalizer::has(&obj.metadata, FINALIZER),
         policy: spec.policy,
         invalid: spec.invalid.clone(),
         dataset: dataset.as_ref().map(|d| DatasetView {
@@ -424,16 +424,7 @@ impl Pass<'_> {
         let runtime = self
             .ctx
             .caches
-            .runtimes_of(&engine.kind)
-            .and_then(|w| {
-                w.store.get(
-                    &kube::runtime::reflector::ObjectRef::new_with(
-                        runtime_name,
-                        engine.kind.clone(),
-                    )
-                    .within(runtime_ns),
-                )
-            })
+            .stored_runtime(&engine.kind, runtime_ns, runtime_name)
             .and_then(|s| s.object())
             .ok_or_else(|| {
                 PlanError::Failed(

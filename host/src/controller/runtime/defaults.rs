@@ -146,16 +146,16 @@ pub async fn runtime_status(pass: &mut Pass<'_>) -> Result<bool, ReconcileError>
         pass.status.set("cacheAffinity", affinity);
     }
     default_selector(pass);
-    if report.ready && pass.status.get("setupDuration").is_null() {
-        if let Some(created) = pass.runtime.metadata.creation_timestamp.as_ref() {
-            let secs =
-                (k8s_openapi::jiff::Timestamp::now().as_second() - created.0.as_second()).max(0);
-            pass.status.set("setupDuration", format!("{secs}s"));
-            pass.ctx
-                .hooks
-                .metrics
-                .observe_bound(&pass.ctx.kind.kind, secs as f64);
-        }
+    if report.ready
+        && pass.status.get("setupDuration").is_null()
+        && pass.runtime.metadata.creation_timestamp.is_some()
+    {
+        let secs = crate::controller::age(&pass.runtime.metadata).as_secs();
+        pass.status.set("setupDuration", format!("{secs}s"));
+        pass.ctx
+            .hooks
+            .metrics
+            .observe_bound(&pass.ctx.kind.kind, secs as f64);
     }
     Ok(report.ready)
 }

@@ -237,7 +237,7 @@ impl<'a> Pass<'a> {
         let meta = &self.runtime.metadata;
         let runtime = RuntimeView {
             deleting: meta.deletion_timestamp.is_some(),
-            has_finalizer: finalizer::has(&self.runtime, &self.ctx.finalizer()),
+            has_finalizer: finalizer::has(&self.runtime.metadata, &self.ctx.finalizer()),
             adopted: !dataset_uid.is_empty()
                 && meta
                     .owner_references
@@ -265,11 +265,7 @@ impl<'a> Pass<'a> {
                     .collect(),
                 setup_done: status.conditions.iter().any(|c| c.type_ == "Ready"),
                 initialized: status.phase.is_some_and(|p| p != DatasetPhase::None)
-                    || d.metadata
-                        .finalizers
-                        .iter()
-                        .flatten()
-                        .any(|f| f == crate::controller::dataset::FINALIZER),
+                    || finalizer::has(&d.metadata, crate::controller::dataset::FINALIZER),
             }
         });
         let caches = &self.ctx.caches;
